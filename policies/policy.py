@@ -1,0 +1,224 @@
+"""The policy of one category: its level, budgets, gates, escalation rules and thresholds.
+
+`Policy` is an immutable pydantic model (``extra="forbid"``: an unknown field is an error).
+Fields left out take the defaults of the policy's level (`LEVEL_DEFAULTS`), so
+``Policy(category="docs", level=4)`` is a complete, sensible level-4 policy. Fields that
+are None by default (``gate_timeout``) are None at every level, so a file that leaves
+them out always means "none".
+
+Glob fields (``protected_paths``, ``dependency_files``) use the syntax of
+`policies.rules.path_matches`: ``**`` spans directories, a pattern without ``/`` matches
+a file name at any depth, ``dir/`` means everything under ``dir``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from policies.level import Level, LevelError
+
+CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+#: The usual dependency manifests and lock files; changing one escalates a run.
+DEFAULT_DEPENDENCY_FILES: tuple[str, ...] = (
+    # Python
+    "pyproject.toml",
+    "requirements*.txt",
+    "requirements/*.txt",
+    "constraints*.txt",
+    "setup.py",
+    "setup.cfg",
+    "poetry.lock",
+    "uv.lock",
+    "pdm.lock",
+    "Pipfile",
+    "Pipfile.lock",
+    "environment.yml",
+    # JavaScript
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lockb",
+    # Rust, Go, Ruby, JVM, PHP, .NET, Elixir, Swift
+    "Cargo.toml",
+    "Cargo.lock",
+    "go.mod",
+    "go.sum",
+    "Gemfile",
+    "Gemfile.lock",
+    "*.gemspec",
+    "pom.xml",
+    "build.gradle",
+    "build.gradle.kts",
+    "gradle.lockfile",
+    "composer.json",
+    "composer.lock",
+    "*.csproj",
+    "packages.lock.json",
+    "mix.exs",
+    "mix.lock",
+    "Package.swift",
+    "Package.resolved",
+)
+
+#: Defaults that depend on the level; every other field has one default for all levels.
+#: Stricter limits the darker the line runs: at level 4 no person looks at the diff.
+LEVEL_DEFAULTS: dict[Level, dict[str, Any]] = {
+    Level.SUPERVISED: {
+        "budget": {"usd": 5.0, "turns": 60, "minutes": 60},
+        "daily_usd": 25.0,
+        "max_attempts": 3,
+        "satisfaction_threshold": 0.8,
+        "plan_gate": True,
+        "max_diff_lines": 800,
+        "on_budget": "gate",
+        "promote_after": 10,
+        "demote_after": 3,
+    },
+    Level.SPEC_DRIVEN: {
+        "budget": {"usd": 5.0, "turns": 60, "minutes": 60},
+        "daily_usd": 25.0,
+        "max_attempts": 3,
+        "satisfaction_threshold": 0.9,
+        "plan_gate": False,
+        "max_diff_lines": 500,
+        "on_budget": "gate",
+        "promote_after": 20,
+        "demote_after": 3,
+    },
+    Level.DARK: {
+        "budget": {"usd": 2.0, "turns": 40, "minutes": 30},
+        "daily_usd": 10.0,
+        "max_attempts": 2,
+        "satisfaction_threshold": 1.0,
+        "plan_gate": False,
+        "max_diff_lines": 200,
+        "on_budget": "fail",
+        "promote_after": 20,
+        "demote_after": 2,
+    },
+}
+
+
+def _error(kind: str, message: str) -> PydanticCustomError:
+    """A validation error whose message is shown as written (no template expansion)."""
+    return PydanticCustomError(kind, "{message}", {"message": message})
+
+
+class Budget(BaseModel):
+    """Per-run limits; the engine checks them between model turns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd: float = Field(gt=0, description="dollars per run")
+    turns: int = Field(gt=0, description="model turns per run")
+    minutes: int = Field(gt=0, description="wall-clock minutes per run")
+
+
+class Policy(BaseModel):
+    """One category's settings. Immutable: change with ``policy.model_copy(update=...)``
+    (or `with_level`), which does not re-validate; build a new Policy for user input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    category: str
+    level: Level = Level.SUPERVISED
+    budget: Budget
+    daily_usd: float = Field(gt=0)
+    max_attempts: int = Field(ge=1)
+    satisfaction_threshold: float = Field(ge=0.0, le=1.0)
+    plan_gate: bool
+    protected_paths: list[str] = Field(default_factory=list)
+    max_diff_lines: int = Field(ge=1)
+    dependency_files: list[str] = Field(default_factory=lambda: list(DEFAULT_DEPENDENCY_FILES))
+    approvers: list[str] = Field(default_factory=list)
+    gate_timeout: int | None = Field(default=None, gt=0, description="minutes; None = wait")
+    timeout_decision: Literal["reject", "hold"] = "hold"
+    on_budget: Literal["gate", "fail"]
+    promote_after: int = Field(ge=1)
+    demote_after: int = Field(ge=1)
+    network: bool = False
+    allow_unsandboxed: bool = False
+
+    # -- validation -------------------------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_level_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            level = Level.parse(data.get("level", Level.SUPERVISED))
+        except LevelError:
+            level = Level.SUPERVISED  # the field validator reports the bad level alone
+        defaults = LEVEL_DEFAULTS[level]
+        filled = dict(data)
+        for key, value in defaults.items():
+            if key not in filled:
+                filled[key] = dict(value) if isinstance(value, dict) else value
+            elif key == "budget" and isinstance(filled[key], dict):
+                filled[key] = {**value, **filled[key]}  # a file may set only usd
+        return filled
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _check_category(cls, value: Any) -> Any:
+        if isinstance(value, str) and not CATEGORY_RE.match(value):
+            raise _error(
+                "category", f"must be lower-case letters, digits, '-' or '_' (got {value!r})"
+            )
+        return value
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _parse_level(cls, value: Any) -> Level:
+        try:
+            return Level.parse(value)
+        except LevelError as err:
+            raise _error("level", str(err)) from None
+
+    @field_validator("timeout_decision", mode="before")
+    @classmethod
+    def _check_timeout_decision(cls, value: Any) -> Any:
+        if value not in ("reject", "hold"):
+            raise _error(
+                "timeout_decision",
+                f"must be 'reject' or 'hold' (a gate never approves itself) (got {value!r})",
+            )
+        return value
+
+    @field_validator("on_budget", mode="before")
+    @classmethod
+    def _check_on_budget(cls, value: Any) -> Any:
+        if value not in ("gate", "fail"):
+            raise _error("on_budget", f"must be 'gate' or 'fail' (got {value!r})")
+        return value
+
+    @field_validator("protected_paths", "dependency_files", "approvers")
+    @classmethod
+    def _no_blank_entries(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.strip():
+                raise _error("blank", "entries must not be blank")
+        return value
+
+    # -- helpers ----------------------------------------------------------------------
+
+    @classmethod
+    def default(cls, category: str, level: Level | int | str = Level.SUPERVISED) -> Policy:
+        """The default policy of a category at a level."""
+        return cls(category=category, level=Level.parse(level))
+
+    def with_level(self, level: Level | int | str) -> Policy:
+        """The same policy at another level; every other setting stays as it is."""
+        return self.model_copy(update={"level": Level.parse(level)})
+
+    def may_approve(self, user: str) -> bool:
+        """May this OS user answer this category's gates? Empty approvers = anyone."""
+        return not self.approvers or user in self.approvers
