@@ -1,0 +1,73 @@
+"""Every git command the engine runs. Repository hooks never run: a planted hook is code
+from the agent's side of the wall, and the engine is the one holding the keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import git as gitpython
+
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false")
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Andon",
+    "GIT_AUTHOR_EMAIL": "andon@localhost",
+    "GIT_COMMITTER_NAME": "Andon",
+    "GIT_COMMITTER_EMAIL": "andon@localhost",
+}
+
+
+class GitError(RuntimeError):
+    def __init__(self, args: list[str], status: int, stderr: str) -> None:
+        self.args_, self.status, self.stderr = args, status, stderr.strip()
+        super().__init__(f"git {' '.join(args)} failed ({status}): {self.stderr}")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(IDENTITY)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+def run_git(cwd: Path | str, *args: str, check: bool = True, strip: bool = True) -> str:
+    """Run `git -c core.hooksPath=/dev/null ARGS` in `cwd` and return its stdout."""
+    argv = ["git", *NO_HOOKS, *args]
+    try:
+        out = gitpython.Git(str(cwd)).execute(
+            argv, env=_env(), with_extended_output=False, strip_newline_in_stdout=strip
+        )
+    except gitpython.GitCommandError as exc:
+        if not check:
+            return ""
+        raise GitError(list(args), exc.status or 1, str(exc.stderr or "")) from None
+    return str(out)
+
+
+def try_git(cwd: Path | str, *args: str) -> tuple[int, str, str]:
+    """Run git and return (status, stdout, stderr) without raising."""
+    argv = ["git", *NO_HOOKS, *args]
+    status, out, err = gitpython.Git(str(cwd)).execute(
+        argv, env=_env(), with_extended_output=True, with_exceptions=False
+    )
+    return int(status or 0), str(out), str(err)
+
+
+def rev_parse(cwd: Path | str, ref: str) -> str:
+    return run_git(cwd, "rev-parse", "--verify", f"{ref}^{{commit}}")
+
+
+def is_ancestor(cwd: Path | str, older: str, newer: str) -> bool:
+    status, _, _ = try_git(cwd, "merge-base", "--is-ancestor", older, newer)
+    return status == 0
+
+
+def checked_out_at(repo: Path | str, branch: str) -> Path | None:
+    """The worktree where `branch` is checked out, if any."""
+    current: Path | None = None
+    for line in run_git(repo, "worktree", "list", "--porcelain").splitlines():
+        if line.startswith("worktree "):
+            current = Path(line.removeprefix("worktree "))
+        elif line == f"branch refs/heads/{branch}":
+            return current
+    return None
