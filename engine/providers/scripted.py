@@ -269,6 +269,7 @@ class ScriptedModel:
         self.turn_index = 0
         self.attempt_index = 0
         self._in_attempt = 0
+        self._answered_in_attempt = 0
         self._plans_served = 0
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -341,20 +342,24 @@ class ScriptedModel:
         fresh = (
             bool(body.get("tools"))
             and len(body.get("messages") or []) == 1
-            and self._in_attempt > 0
+            and self._answered_in_attempt > 0
         )
-        if fresh and self.attempt_index < len(self.script.attempts):
+        if fresh and self.attempt_index + 1 < len(self.script.attempts):
             self.attempt_index += 1
             self._in_attempt = 0
+            self._answered_in_attempt = 0
         while self.attempt_index < len(self.script.attempts):
             group = self.script.attempts[self.attempt_index]
             if self._in_attempt < len(group):
                 turn = group[self._in_attempt]
                 self._in_attempt += 1
                 self.turn_index += 1
+                if turn.error is None:  # a scripted error is retried, not a new attempt
+                    self._answered_in_attempt += 1
                 return turn, None
             self.attempt_index += 1
             self._in_attempt = 0
+            self._answered_in_attempt = 0
         return None, None
 
     def _message(
