@@ -306,6 +306,11 @@ def run_command(
                 continue
             chunk = os.read(fd, CHUNK)
             if not chunk:
+                # Output closed: the command is ending; let it, so its exit code is real.
+                try:
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+                except subprocess.TimeoutExpired:
+                    timed_out = True
                 break
             buf.feed(chunk)
     finally:
