@@ -181,12 +181,12 @@ def _at_level(
 
 def unclean_reason(run: RunSummary, policy: Policy) -> str | None:
     """Why a run does not count toward promotion, or None when it is clean."""
-    if not run.was_merged:
-        return f"{run.name} did not merge ({run.status})"
-    if run.was_reverted:
-        return f"{run.name} was reverted after merging"
     if run.was_rejected:
         return f"{run.name} was rejected at a gate"
+    if run.was_reverted:
+        return f"{run.name} was reverted after merging"
+    if not run.was_merged:
+        return f"{run.name} did not merge ({run.status})"
     if run.revised:
         return f"{run.name} needed a person to ask for changes"
     if run.escalated:
