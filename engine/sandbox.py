@@ -222,5 +222,7 @@ def wrap(argv: list[str], cfg: SandboxConfig, cwd: Path | None = None) -> list[s
         # The worktree's `.git` file names the repository the engine's git commands act
         # on; rewriting it would point them at the main repository.
         cmd += ["--ro-bind", str(dotgit), str(dotgit)]
+    # $HOME is read-only inside; caches (pip, uv, ...) go to the private /tmp instead.
+    cmd += ["--setenv", "XDG_CACHE_HOME", "/tmp/.cache"]
     cmd += ["--chdir", str(workdir), "--", *argv]
     return cmd

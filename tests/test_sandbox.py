@@ -163,6 +163,33 @@ def test_wrap_command_line(repos) -> None:
     assert "--unshare-net" not in wrap(["true"], SandboxConfig(wt, network=True))
 
 
+def test_scrubbed_env_drops_secrets_and_keeps_the_basics() -> None:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/u",
+        "ANTHROPIC_API_KEY": "x",
+        "ANTHROPIC_BASE_URL": "https://api",
+        "github_token": "x",
+        "AWS_SESSION_TOKEN": "x",
+        "AWS_PROFILE": "x",
+        "Db_PassWord": "x",
+        "CLIENT_SECRET": "x",
+        "SSH_AUTH_SOCK": "/run/agent",
+        "PIP_INDEX_URL": "https://u:p@mirror/simple",
+        "PROXY": "http://user:pw@proxy:3128",
+        "EDITOR": "vim",
+    }
+    env = scrubbed_env(base, extra={"PYTHONPATH": "src", "NEW_API_KEY": "x"})
+    assert {k for k in env if k in base or k in ("PYTHONPATH", "NEW_API_KEY")} == {
+        "PATH", "HOME", "EDITOR", "PYTHONPATH"
+    }  # fmt: skip
+    assert env["PATH"] == "/usr/bin:/bin" and env["HOME"] == "/home/u"
+    assert env["LANG"] and env["GIT_CONFIG_NOSYSTEM"] == "1"
+    assert env["GIT_TERMINAL_PROMPT"] == "0"
+    bare = scrubbed_env({})
+    assert "/usr/bin" in bare["PATH"] and bare["HOME"] and bare["LANG"]
+
+
 def test_without_bwrap_it_refuses_unless_allowed(
     repos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
