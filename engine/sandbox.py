@@ -175,6 +175,12 @@ def _mask(path: Path) -> list[str]:
     return []
 
 
+def require(cfg: SandboxConfig) -> None:
+    """Raise SandboxUnavailable now (e.g. when a run is prepared) rather than at the
+    agent's first command, when `cfg` cannot be honoured here."""
+    wrap(["true"], cfg)
+
+
 def wrap(argv: list[str], cfg: SandboxConfig, cwd: Path | None = None) -> list[str]:
     """The bubblewrap command line that runs `argv` inside the walls of `cfg`, in `cwd`
     (default: the worktree root).

@@ -12,7 +12,14 @@ import pytest
 
 from engine import sandbox as sandbox_mod
 from engine.envscrub import scrubbed_env
-from engine.sandbox import SandboxConfig, SandboxUnavailable, bwrap_available, git_dirs, wrap
+from engine.sandbox import (
+    SandboxConfig,
+    SandboxUnavailable,
+    bwrap_available,
+    git_dirs,
+    require,
+    wrap,
+)
 from engine.tools.shell import BashTool, run_command
 
 BWRAP_OK, BWRAP_WHY = bwrap_available()
@@ -197,6 +204,9 @@ def test_without_bwrap_it_refuses_unless_allowed(
     monkeypatch.setattr(sandbox_mod, "bwrap_available", lambda: (False, "bwrap not installed"))
     with pytest.raises(SandboxUnavailable, match="bwrap not installed"):
         wrap(["true"], SandboxConfig(wt))
+    with pytest.raises(SandboxUnavailable, match="allow_unsandboxed"):
+        require(SandboxConfig(wt))
+    require(SandboxConfig(wt, allow_unsandboxed=True))
     tool = BashTool(wt, SandboxConfig(wt))
     out = tool.run({"command": "echo hi"})
     assert out.is_error and "bwrap not installed" in out.text

@@ -142,7 +142,7 @@ class BashTool:
     # -- the persistent shell -------------------------------------------------------
 
     def _start(self) -> subprocess.Popen[bytes]:
-        argv = wrap(["bash", "--noprofile", "--norc"], self.sandbox)
+        argv = wrap(["bash", "--noprofile", "--norc"], self.sandbox, cwd=self.root)
         self._proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
