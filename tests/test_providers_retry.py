@@ -39,17 +39,19 @@ def server():
         yield srv
 
 
-def sdk(server) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=0)
+@pytest.fixture
+def client(server):
+    sdk = anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=0)
+    yield sdk
+    sdk.close()
 
 
 def create(client):
     return client.messages.create(model=DEFAULT_MODEL, max_tokens=256, messages=HELLO)
 
 
-def test_overloaded_then_success_is_retried_and_the_wait_is_reported(server):
+def test_overloaded_then_success_is_retried_and_the_wait_is_reported(server, client):
     server.add(overloaded(retry_after=0), reply("recovered"))
-    client = sdk(server)
     waits: list[Wait] = []
     slept: list[float] = []
     result = call_with_retries(lambda: create(client), sleep=slept.append, on_wait=waits.append)
@@ -59,22 +61,22 @@ def test_overloaded_then_success_is_retried_and_the_wait_is_reported(server):
     assert waits[0].status_code == 529 and "overloaded (529)" in waits[0].reason
 
 
-def test_retry_after_seconds_is_honoured(server):
+def test_retry_after_seconds_is_honoured(server, client):
     server.add(rate_limited(retry_after=7), reply("ok"))
     slept: list[float] = []
-    call_with_retries(lambda: create(sdk(server)), sleep=slept.append)
+    call_with_retries(lambda: create(client), sleep=slept.append)
     assert slept == [7.0]
 
 
-def test_retry_after_http_date_is_honoured(server):
+def test_retry_after_http_date_is_honoured(server, client):
     when = datetime.now(UTC) + timedelta(seconds=30)
     server.add(overloaded(retry_after=format_datetime(when, usegmt=True)), reply("ok"))
     slept: list[float] = []
-    call_with_retries(lambda: create(sdk(server)), sleep=slept.append)
+    call_with_retries(lambda: create(client), sleep=slept.append)
     assert len(slept) == 1 and 27 <= slept[0] <= 30
 
 
-def test_without_retry_after_the_backoff_grows(server):
+def test_without_retry_after_the_backoff_grows(server, client):
     server.add(
         error(500, "api_error", "Internal server error"),
         error(503, "api_error", "unavailable"),
@@ -82,33 +84,33 @@ def test_without_retry_after_the_backoff_grows(server):
         reply("ok"),
     )
     slept: list[float] = []
-    call_with_retries(lambda: create(sdk(server)), sleep=slept.append)
+    call_with_retries(lambda: create(client), sleep=slept.append)
     assert len(slept) == 3
     assert 0.8 <= slept[0] <= 1.0 and 1.6 <= slept[1] <= 2.0 and 3.2 <= slept[2] <= 4.0
 
 
-def test_unauthorised_fails_with_the_api_message_and_no_retry(server):
+def test_unauthorised_fails_with_the_api_message_and_no_retry(server, client):
     server.add(error(401, "authentication_error", "invalid x-api-key"))
     with pytest.raises(ModelCallFailed) as info:
-        call_with_retries(lambda: create(sdk(server)), sleep=lambda s: None)
+        call_with_retries(lambda: create(client), sleep=lambda s: None)
     assert "invalid x-api-key" in str(info.value)
     assert info.value.status_code == 401
     assert info.value.error_type == "authentication_error"
     assert len(server.requests) == 1
 
 
-def test_bad_request_fails_with_the_api_message(server):
+def test_bad_request_fails_with_the_api_message(server, client):
     server.add(error(400, "invalid_request_error", "max_tokens: Field required"))
     with pytest.raises(ModelCallFailed, match="max_tokens: Field required") as info:
-        call_with_retries(lambda: create(sdk(server)), sleep=lambda s: None)
+        call_with_retries(lambda: create(client), sleep=lambda s: None)
     assert info.value.status_code == 400
 
 
-def test_a_long_retry_after_beyond_the_budget_holds_the_run(server):
+def test_a_long_retry_after_beyond_the_budget_holds_the_run(server, client):
     server.add(rate_limited(retry_after=3600))
     slept: list[float] = []
     with pytest.raises(ModelUnavailable) as info:
-        call_with_retries(lambda: create(sdk(server)), sleep=slept.append, max_wait=600)
+        call_with_retries(lambda: create(client), sleep=slept.append, max_wait=600)
     assert info.value.retry_after == 3600
     assert info.value.status_code == 429
     assert slept == []
@@ -125,7 +127,7 @@ def test_connection_refused_becomes_model_unavailable_after_bounded_retries():
         base_url=f"http://127.0.0.1:{free_port()}", api_key="test", max_retries=0
     )
     slept: list[float] = []
-    with pytest.raises(ModelUnavailable) as info:
+    with client, pytest.raises(ModelUnavailable) as info:
         call_with_retries(lambda: create(client), sleep=slept.append, max_wait=60)
     assert "cannot reach the API" in str(info.value)
     assert info.value.attempts == len(slept) + 1
@@ -133,21 +135,20 @@ def test_connection_refused_becomes_model_unavailable_after_bounded_retries():
     assert slept[0] >= 4.0, "a network outage backs off longer than an overload"
 
 
-def test_streamed_reply_over_a_socket(server):
+def test_streamed_reply_over_a_socket(server, client):
     server.add(streamed("Hello from the loopback server, streamed in pieces."))
-    with sdk(server).messages.stream(model=DEFAULT_MODEL, max_tokens=64, messages=HELLO) as s:
+    with client.messages.stream(model=DEFAULT_MODEL, max_tokens=64, messages=HELLO) as s:
         text = "".join(s.text_stream)
         final = s.get_final_message()
     assert text == "Hello from the loopback server, streamed in pieces."
     assert final.stop_reason == "end_turn"
 
 
-def test_an_overload_inside_a_stream_is_retried(server):
+def test_an_overload_inside_a_stream_is_retried(server, client):
     events = sse.message_events(message("never finished"))
     broken = b"".join(sse.encode_event(t, d) for t, d in events[:3])
     broken += sse.error_event("overloaded_error", "Overloaded")
     server.add(Reply(200, broken, {"content-type": "text/event-stream"}), streamed("second time"))
-    client = sdk(server)
 
     def run_stream():
         with client.messages.stream(model=DEFAULT_MODEL, max_tokens=64, messages=HELLO) as s:
@@ -174,6 +175,7 @@ def test_real_client_honours_base_url_and_sends_the_key(server):
         "anthropic", env={"ANTHROPIC_API_KEY": "sk-test-123", "ANTHROPIC_BASE_URL": server.url}
     )
     assert create(client).content[0].text == "real"
+    client.close()
     recorded = server.requests[0]
     assert recorded.path == "/v1/messages"
     headers = {k.lower(): v for k, v in recorded.headers.items()}
