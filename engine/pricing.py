@@ -33,13 +33,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.errors import UserError
+
 SCRIPTED_MODEL = "scripted"
 SCRIPTED_PRICED_AS = "claude-sonnet-5-5"  # = engine.providers.real.DEFAULT_MODEL
 PRICE_KEYS = ("input", "output", "cache_write", "cache_read", "cache_write_1h")
 MTOK = 1_000_000
 
 
-class PriceConfigError(ValueError):
+class PriceConfigError(UserError, ValueError):
     """A [prices.<model>] table in andon.toml that cannot be used."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import anthropic
 
+from engine.errors import UserError
 from engine.providers.scripted import MODEL_NAME as SCRIPTED_MODEL
 from engine.providers.scripted import ScriptedModel
 
@@ -24,7 +25,7 @@ API_KEY_VAR = "ANTHROPIC_API_KEY"
 BASE_URL_VAR = "ANTHROPIC_BASE_URL"
 
 
-class ProviderError(ValueError):
+class ProviderError(UserError, ValueError):
     """A provider that cannot be set up (missing key, unknown provider, no script)."""
 
 

@@ -74,6 +74,7 @@ import anthropic
 import httpx2
 import yaml
 
+from engine.errors import UserError
 from engine.providers import sse
 from engine.providers.cache_sim import MAX_BREAKPOINTS, CacheSimulator, count_breakpoints
 
@@ -84,7 +85,7 @@ TURN_KEYS = {"delay", "text", "tool_use", "stop_reason", "usage", "error"}
 SCRIPT_KEYS = {"plan", "turns", "attempts"}
 
 
-class ScriptError(ValueError):
+class ScriptError(UserError, ValueError):
     """A script file that cannot be used; the message names the file and the turn."""
 
 
