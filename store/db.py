@@ -69,11 +69,9 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A consistent snapshot for reading; nothing it changes is committed."""
+        # Closing (not rolling back) ends the snapshot and leaves loaded rows usable.
         with Session(self.engine, expire_on_commit=False) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -1,0 +1,38 @@
+"""`andon`: the command line. With no command it opens the control room."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from engine.errors import UserError
+from tui.cli import factory, runs  # noqa: F401  (register their commands)
+from tui.cli.app import app, err, state
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    home: str = typer.Option(None, "--home", envvar="ANDON_HOME",
+                             help="The factory's home folder (default: the user data folder)."),
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="Do not capture the mouse."),
+) -> None:
+    state.home_arg = home
+    state.no_mouse = no_mouse
+    if ctx.invoked_subcommand is None:
+        from tui.cli.app import home as current_home
+        from tui.cli.app import open_db
+
+        db = open_db()
+        from tui.app import AndonApp
+
+        AndonApp(current_home(), db).run(mouse=not no_mouse)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        sys.exit(2)

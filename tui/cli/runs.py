@@ -1,0 +1,140 @@
+"""Commands about runs: submit, run-once, runs, show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from engine.errors import NotFound
+from engine.queue import claim_next
+from engine.queue import submit as submit_spec
+from store import models as m
+from store import queries as q
+from store.clock import utcnow
+from tui.cli.app import JsonOpt, app, console, emit, home, open_db
+
+
+def run_json(run: m.Run) -> dict[str, Any]:
+    return run.model_dump(mode="json")
+
+
+@app.command()
+def submit(
+    spec: list[str] = typer.Argument(..., help="Spec file(s) to queue."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Validate a spec and queue a run of it. A malformed spec queues nothing."""
+    db = open_db()
+    queued = [submit_spec(db, path) for path in spec]
+    emit([run_json(r) for r in queued], as_json, lambda: [
+        console.print(f"queued run {r.id}: {r.title} [{r.category}]") for r in queued])
+
+
+@app.command("run-once")
+def run_once(
+    limit: int = typer.Option(0, help="Stop after this many runs (0: until the queue is empty)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run queued runs in this process, one after another, until the queue is empty."""
+    from engine.pipeline import Pipeline  # the model SDK is slow to import; only here
+
+    h, db = home(), open_db()
+    done: list[dict[str, Any]] = []
+    while not limit or len(done) < limit:
+        run = claim_next(db)
+        if run is None:
+            break
+        status = Pipeline(h, db, run.id or 0).execute()
+        reason = db_run(db, run.id or 0).reason or ""
+        done.append({"id": run.id, "status": status, "reason": reason})
+        if not as_json:
+            console.print(f"run {run.id}: {status} ({reason})")
+    if as_json:
+        emit(done, True, lambda: None)
+    elif not done:
+        console.print("the queue is empty")
+
+
+def db_run(db: Any, run_id: int) -> m.Run:
+    with db.read() as s:
+        run = s.get(m.Run, run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id}")
+        return run
+
+
+def _age(run: m.Run) -> str:
+    seconds = int((utcnow() - run.created_at).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _cost(run: m.Run) -> str:
+    return "unknown" if run.cost_usd is None else f"${run.cost_usd:.2f}"
+
+
+@app.command("runs")
+def list_runs(
+    status: list[str] = typer.Option(None, "--status", "-s", help="Only runs in this status."),
+    category: str = typer.Option(None, "--category", "-c", help="Only this category."),
+    limit: int = typer.Option(30, "--limit", "-n", help="How many, newest first."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List runs, newest first."""
+    rows = q.list_runs(open_db(), limit=limit, statuses=status, category=category)
+
+    def render() -> None:
+        table = Table(box=None, header_style="bold")
+        for name in ("run", "status", "stage", "category", "lvl", "title", "model", "cost", "age"):
+            table.add_column(name)
+        for r in rows:
+            table.add_row(str(r.id), r.status, r.stage or "", r.category, str(r.level),
+                          r.title, r.model, _cost(r), _age(r))
+        console.print(table if rows else "no runs")
+
+    emit([run_json(r) for r in rows], as_json, render)
+
+
+@app.command()
+def show(
+    run_id: int = typer.Argument(..., metavar="RUN", help="The run's number."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show one run: its fields, steps and events."""
+    db = open_db()
+    run = db_run(db, run_id)
+    steps, events = q.steps_of(db, run_id), q.events_of(db, run_id)
+    data = {
+        "run": run_json(run),
+        "steps": [s.model_dump(mode="json") for s in steps],
+        "events": [e.model_dump(mode="json") for e in events],
+    }
+
+    def render() -> None:
+        console.print(f"[bold]run {run.id}[/]: {run.title}  [{run.category}, level {run.level}]")
+        console.print(f"status {run.status}, stage {run.stage or '-'}, model {run.model or '-'}, "
+                      f"turns {run.turns}, cost {_cost(run)}")
+        if run.reason:
+            console.print(f"reason: {run.reason}")
+        if run.branch:
+            console.print(f"branch {run.branch}, worktree {run.worktree}")
+        table = Table(title="steps", box=None, header_style="bold", title_justify="left")
+        for name in ("#", "stage", "kind", "name", "status", "exit"):
+            table.add_column(name)
+        for st in steps:
+            table.add_row(str(st.id), st.stage, st.kind, st.name[:50], st.status,
+                          "" if st.exit_code is None else str(st.exit_code))
+        console.print(table)
+        table = Table(title="events", box=None, header_style="bold", title_justify="left")
+        for name in ("time", "stage", "kind", "message"):
+            table.add_column(name)
+        for ev in events:
+            table.add_row(ev.ts.strftime("%H:%M:%S"), ev.stage or "", ev.kind,
+                          ev.message.splitlines()[0][:80] if ev.message else "")
+        console.print(table)
+
+    emit(data, as_json, render)
