@@ -187,7 +187,11 @@ class BashTool:
             )
             return _outcome(buf, note, None, True, meta | {"timed_out": True})
         if status == "eof":
-            code = proc.wait()
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            _kill_group(proc)  # leftovers of the old shell, and its pipes
             self._proc = None
             note = (
                 f"The shell exited (code {code}). A fresh shell starts with the next "
