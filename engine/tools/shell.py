@@ -202,6 +202,14 @@ class BashTool:
         return _outcome(buf, None, code, code != 0, meta)
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """Wait up to `timeout` s for `fd` to be readable (or closed). poll, not select:
+    a long-lived daemon may hold file descriptors above select's 1024 limit."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(int(timeout * 1000)))
+
+
 def _pump(fd: int, buf: CappedBuffer, sentinel: re.Pattern[bytes], deadline: float) -> str:
     """Read `fd` into `buf` until the sentinel ("<code>"), end of file ("eof") or the
     deadline ("timeout"). The sentinel itself is not fed into `buf`.
@@ -216,8 +224,7 @@ def _pump(fd: int, buf: CappedBuffer, sentinel: re.Pattern[bytes], deadline: flo
         if left <= 0:
             buf.feed(pending)
             return "timeout"
-        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-        if not ready:
+        if not _readable(fd, min(left, 1.0)):
             continue
         chunk = os.read(fd, CHUNK)
         if not chunk:
@@ -305,8 +312,7 @@ def run_command(
                 timed_out = exited_at is None
                 break
             wait = min(deadline - now, 0.2 if exited_at is None else EXIT_GRACE)
-            ready, _, _ = select.select([fd], [], [], max(wait, 0.0))
-            if not ready:
+            if not _readable(fd, max(wait, 0.0)):
                 continue
             chunk = os.read(fd, CHUNK)
             if not chunk:
