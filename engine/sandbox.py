@@ -18,6 +18,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +182,15 @@ def require(cfg: SandboxConfig) -> None:
     wrap(["true"], cfg)
 
 
+def _interpreter_under_tmp() -> list[Path]:
+    """The Python running Andon, when it lives under /tmp (a fresh clone's .venv in CI).
+
+    The private /tmp would hide it, and checks run with this interpreter.
+    """
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return [Path(p) for p in sorted(prefixes) if p == "/tmp" or p.startswith("/tmp/")]
+
+
 def wrap(argv: list[str], cfg: SandboxConfig, cwd: Path | None = None) -> list[str]:
     """The bubblewrap command line that runs `argv` inside the walls of `cfg`, in `cwd`
     (default: the worktree root).
@@ -216,7 +226,7 @@ def wrap(argv: list[str], cfg: SandboxConfig, cwd: Path | None = None) -> list[s
         cmd += ["--tmpfs", "/run"]
     for path in [*_home_secrets(), *cfg.hide]:
         cmd += _mask(path)
-    for path in cfg.extra_ro:
+    for path in [*_interpreter_under_tmp(), *cfg.extra_ro]:
         if path.exists():
             real = os.path.realpath(path)
             cmd += ["--ro-bind", real, real]
