@@ -1,0 +1,202 @@
+"""The gates inbox: what each pending gate asks, and approving or rejecting it by key."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from textual.widgets import Static
+
+from engine.home import Home
+from policies.policy import Policy
+from policies.stored import current_user, save_policies
+from store import models as m
+from store.db import Database
+from tui.app import AndonApp
+from tui.screens.gates import GatesScreen
+from tui.widgets.gate_comment import RejectGateScreen
+from tui.widgets.gate_confirm import ApproveGateScreen
+from tui.widgets.gate_detail import GateDetail, plain_text
+from tui.widgets.gate_table import GateTable
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 2.0) -> None:
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not true within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+def add_run(db: Database, category: str = "feature", title: str = "Add slugify") -> int:
+    with db.write() as s:
+        spec = m.Spec(path=f"/specs/{title}.md", title=title, category=category, repo="x")
+        s.add(spec)
+        s.flush()
+        run = m.Run(spec_id=spec.id or 0, title=title, category=category, level=2,
+                    status=m.WAITING, stage="implement")
+        s.add(run)
+        s.flush()
+        return run.id or 0
+
+
+def add_gate(db: Database, run_id: int, kind: str, title: str, detail: dict,
+             created: datetime, status: str = m.PENDING) -> int:
+    with db.write() as s:
+        gate = m.Gate(run_id=run_id, kind=kind, stage="implement", title=title,
+                      detail=detail, created_at=created, status=status)
+        s.add(gate)
+        s.flush()
+        return gate.id or 0
+
+
+def gate_row(db: Database, gate_id: int) -> m.Gate:
+    with db.read() as s:
+        gate = s.get(m.Gate, gate_id)
+        assert gate is not None
+        return gate
+
+
+def table_ids(app: AndonApp) -> list[str]:
+    table = app.screen.query_one(GateTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+def notifications(app: AndonApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def open_inbox(app: AndonApp, db: Database, pilot, count: int) -> GatesScreen:  # type: ignore[no-untyped-def]
+    screen = GatesScreen(db, clock=lambda: NOW)
+    await app.push_screen(screen)
+    await wait_for(lambda: screen.query_one(GateTable).row_count == count)
+    await pilot.pause()
+    return screen
+
+
+async def test_inbox_lists_pending_gates_oldest_first_with_what_each_asks(
+        home: Home, db: Database) -> None:
+    run = add_run(db)
+    newer = add_gate(db, run, "plan", "Approve the plan", {"plan": "1. write slugify\n2. test"},
+                     NOW - timedelta(minutes=5))
+    older = add_gate(db, run, "action", "Run a command",
+                     {"tool": "bash", "input": {"command": "rm -rf build && make"}},
+                     NOW - timedelta(hours=2, minutes=3))
+    add_gate(db, run, "plan", "Old decided gate", {}, NOW - timedelta(days=1),
+             status=m.APPROVED)
+    app = AndonApp(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_inbox(app, db, pilot, 2)
+        assert table_ids(app) == [str(older), str(newer)]
+        table = screen.query_one(GateTable)
+        assert [str(c) for c in table.get_row_at(0)][1:5] == ["action", str(run), "feature",
+                                                               "2h 03m"]
+        detail = screen.query_one(GateDetail).visible_text()
+        assert "$ rm -rf build && make" in detail
+        assert "tool: bash" in detail
+
+        await pilot.press("down")
+        await pilot.pause()
+        detail = screen.query_one(GateDetail).visible_text()
+        assert "1. write slugify" in detail and "waiting 5m" in detail
+
+
+async def test_approving_an_action_gate_shows_the_exact_command_first(
+        home: Home, db: Database) -> None:
+    run = add_run(db)
+    gate = add_gate(db, run, "action", "Run a command",
+                    {"tool": "bash", "input": {"command": "pip install requests"}},
+                    NOW - timedelta(minutes=1))
+    app = AndonApp(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_inbox(app, db, pilot, 1)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveGateScreen))
+        shown = plain_text(app.screen.query_one("#approve-change", Static).content)
+        assert "$ pip install requests" in shown
+
+        await pilot.press("escape")  # changed my mind: nothing is decided
+        await pilot.pause()
+        assert gate_row(db, gate).status == m.PENDING
+
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveGateScreen))
+        await pilot.press("y")
+        await wait_for(lambda: gate_row(db, gate).status == m.APPROVED)
+        decided = gate_row(db, gate)
+        assert decided.decided_by == current_user()
+        await wait_for(lambda: table_ids(app) == [])
+        assert any(f"Gate {gate} approved" in n for n in notifications(app))
+
+
+async def test_approving_a_diff_gate_shows_the_diff(home: Home, db: Database) -> None:
+    run = add_run(db)
+    diff = ("--- a/sample/text.py\n+++ b/sample/text.py\n@@ -1,2 +1,3 @@\n"
+            " def shout(t):\n-    return t\n+    return t.upper()\n")
+    add_gate(db, run, "action", "Edit sample/text.py",
+             {"tool": "str_replace_based_edit_tool", "preview": diff},
+             NOW - timedelta(minutes=1))
+    app = AndonApp(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_inbox(app, db, pilot, 1)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveGateScreen))
+        shown = plain_text(app.screen.query_one("#approve-change", Static).content)
+        assert "+    return t.upper()" in shown and "-    return t" in shown
+
+
+async def test_reject_with_a_comment_stores_the_comment(home: Home, db: Database) -> None:
+    run = add_run(db)
+    gate = add_gate(db, run, "review", "Review the change",
+                    {"diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n",
+                     "checks": [{"name": "pytest -q", "exit_code": 1}],
+                     "satisfaction": 0.5}, NOW - timedelta(minutes=3))
+    app = AndonApp(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_inbox(app, db, pilot, 1)
+        detail = screen.query_one(GateDetail).visible_text()
+        assert "✗ pytest -q  (exit 1)" in detail
+        assert "satisfaction 0.50" in detail
+
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, RejectGateScreen))
+        await pilot.press(*"tests fail")
+        await pilot.press("enter")
+        await wait_for(lambda: gate_row(db, gate).status == m.GATE_REJECTED)
+        assert gate_row(db, gate).comment == "tests fail"
+        assert gate_row(db, gate).decided_by == current_user()
+
+
+async def test_a_user_who_is_not_an_approver_is_refused_clearly(
+        home: Home, db: Database) -> None:
+    save_policies(db, [Policy(category="feature", level=2, approvers=["release-lead"])])
+    run = add_run(db)
+    gate = add_gate(db, run, "escalation", "Protected path touched",
+                    {"rule": "protected path: migrations/**"}, NOW - timedelta(minutes=3))
+    app = AndonApp(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_inbox(app, db, pilot, 1)
+        assert "protected path: migrations/**" in screen.query_one(GateDetail).visible_text()
+        await pilot.press("a")
+        await wait_for(lambda: any("release-lead" in n for n in notifications(app)))
+        refused = next(n for n in notifications(app) if "release-lead" in n)
+        assert current_user() in refused
+        assert gate_row(db, gate).status == m.PENDING
+        assert table_ids(app) == [str(gate)]
+
+
+async def test_a_gate_decided_elsewhere_leaves_the_inbox(home: Home, db: Database) -> None:
+    run = add_run(db)
+    gate = add_gate(db, run, "plan", "Approve the plan", {"plan": "x"}, NOW)
+    app = AndonApp(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_inbox(app, db, pilot, 1)
+        with db.write() as s:
+            row = s.get(m.Gate, gate)
+            assert row is not None
+            row.status = m.APPROVED
+        await wait_for(lambda: table_ids(app) == [])

@@ -1,0 +1,252 @@
+"""The gates inbox ("needs you"): pending gates oldest first, what each asks, and one key
+to open its run, approve it or reject it with a comment.
+
+Decisions go through `engine.gates.decide_gate` as the OS user, which enforces the
+category's approvers; a refusal shows as a notification. All store work happens in
+thread workers that post messages back; one handler reports any worker's failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlmodel import col, select
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label
+from textual.worker import Worker, WorkerState
+
+from engine.errors import UserError
+from policies.stored import current_user, load_policy
+from store import models as m
+from store.clock import utcnow
+from store.db import Database
+from tui.widgets.gate_comment import RejectGateScreen
+from tui.widgets.gate_confirm import ApproveGateScreen
+from tui.widgets.gate_detail import GateDetail, GateItem
+from tui.widgets.gate_table import GateTable
+
+POLL_SECONDS = 0.5
+MAX_GATES = 500
+
+
+def pending_gates(db: Database, limit: int = MAX_GATES) -> list[GateItem]:
+    """Pending gates with their runs, oldest first (index ix_gates_status_created)."""
+    query = (select(m.Gate, m.Run).join(m.Run, col(m.Run.id) == col(m.Gate.run_id))
+             .where(m.Gate.status == m.PENDING)
+             .order_by(col(m.Gate.created_at), col(m.Gate.id)).limit(limit))
+    with db.read() as s:
+        return [GateItem(gate, run) for gate, run in s.exec(query).all()]
+
+
+def decide(db: Database, gate_id: int, verdict: str, comment: str, user: str) -> None:
+    """Answer a gate as `user` ("approved" or "rejected")."""
+    try:
+        from engine.gates import decide_gate
+    except ImportError:  # SEAM: engine/gates.py is being written by the engine team
+        _decide_here(db, gate_id, verdict, comment, user)
+        return
+    decide_gate(db, gate_id, verdict, comment, user)
+
+
+def _decide_here(db: Database, gate_id: int, verdict: str, comment: str, user: str) -> None:
+    """Stand-in for engine.gates.decide_gate until it exists: the same rules (pending
+    only, approvers enforced, audited as an event), written in one transaction."""
+    with db.write() as s:
+        gate = s.get(m.Gate, gate_id)
+        if gate is None:
+            raise UserError(f"no gate {gate_id}")
+        if gate.status != m.PENDING:
+            raise UserError(f"gate {gate_id} is already {gate.status}")
+        run = s.get(m.Run, gate.run_id)
+        category = run.category if run else ""
+        policy = load_policy(db, category)
+        if not policy.may_approve(user):
+            raise UserError(f"{user} may not decide {category} gates "
+                            f"(approvers: {', '.join(policy.approvers)})")
+        gate.status, gate.decided_by, gate.decided_at = verdict, user, utcnow()
+        gate.comment = comment or None
+        if run is not None:
+            run.human_touched = True
+        s.add(m.Event(run_id=gate.run_id, kind=f"gate.{verdict}", stage=gate.stage,
+                      message=f"gate {gate_id} {verdict} by {user}"
+                      + (f": {comment}" if comment else ""),
+                      data={"gate_id": gate_id, "user": user}))
+
+
+class GatesLoaded(Message):
+    def __init__(self, items: list[GateItem], now: datetime) -> None:
+        self.items = items
+        self.now = now
+        super().__init__()
+
+
+class GateDecided(Message):
+    def __init__(self, gate_id: int, verdict: str, user: str) -> None:
+        self.gate_id = gate_id
+        self.verdict = verdict
+        self.user = user
+        super().__init__()
+
+
+def failure_text(error: BaseException | None) -> str:
+    if isinstance(error, UserError | PermissionError | ValueError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class GatesScreen(Screen[None]):
+    """The "needs you" inbox."""
+
+    SUB_TITLE = "gates · needs you"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    DEFAULT_CSS = """
+    GatesScreen #gates-body { layout: vertical; }
+    GatesScreen GateTable { height: 9; }
+    GatesScreen GateDetail { height: 1fr; border-top: solid $primary; }
+    GatesScreen.-wide #gates-body { layout: horizontal; }
+    GatesScreen.-wide GateTable { height: 1fr; width: 2fr; }
+    GatesScreen.-wide GateDetail { width: 3fr; border-top: none; border-left: solid $primary; }
+    GatesScreen #gates-count { height: 1; padding: 0 1; background: $boost; }
+    """
+    BINDINGS = [
+        Binding("a", "approve", "Approve", tooltip="Approve the selected gate"),
+        Binding("x", "reject", "Reject", tooltip="Reject the selected gate with a comment"),
+        Binding("o", "open_run", "Open run", tooltip="Open the gate's run"),
+        Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
+    ]
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow,
+                 poll: bool = True) -> None:
+        super().__init__()
+        self.db = db
+        self.clock = clock
+        self.poll = poll
+        self.items: dict[int, GateItem] = {}
+        self._seen_version: int | None = None
+        self._now = clock()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label("loading…", id="gates-count")
+        with Container(id="gates-body"):
+            yield GateTable(id="gate-list")
+            yield GateDetail(id="gate-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        if self.poll:
+            self.set_interval(POLL_SECONDS, self._poll)
+
+    # -- loading ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self._seen_version = None
+        self._load()
+
+    def _poll(self) -> None:
+        if self.is_current:
+            self._load()
+
+    @work(thread=True, exclusive=True, group="gates-load", exit_on_error=False)
+    def _load(self) -> None:
+        version = self.db.data_version()
+        if version == self._seen_version:
+            return
+        self._seen_version = version
+        self.post_message(GatesLoaded(pending_gates(self.db), self.clock()))
+
+    def on_gates_loaded(self, message: GatesLoaded) -> None:
+        self._now = message.now
+        self.items = {item.id: item for item in message.items}
+        table = self.query_one(GateTable)
+        table.show_gates(message.items, message.now)
+        count = len(message.items)
+        self.query_one("#gates-count", Label).update(
+            "Nothing needs you." if count == 0 else
+            f"{count} gate{'s' if count != 1 else ''} waiting, oldest first")
+        self._show_selected()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_run()
+
+    def _show_selected(self) -> None:
+        self.query_one(GateDetail).show(self.selected(), self._now)
+
+    def selected(self) -> GateItem | None:
+        gate_id = self.query_one(GateTable).selected_gate_id()
+        return self.items.get(gate_id) if gate_id is not None else None
+
+    # -- actions ---------------------------------------------------------------------
+
+    def _need_selected(self) -> GateItem | None:
+        item = self.selected()
+        if item is None:
+            self.notify("No gate selected: nothing needs you.", severity="warning")
+        return item
+
+    def action_approve(self) -> None:
+        item = self._need_selected()
+        if item is None:
+            return
+        if item.gate.kind == "action":
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self.decide(item.id, m.APPROVED, "")
+
+            self.app.push_screen(ApproveGateScreen(item.gate), confirmed)
+        else:
+            self.decide(item.id, m.APPROVED, "")
+
+    def action_reject(self) -> None:
+        item = self._need_selected()
+        if item is None:
+            return
+
+        def answered(comment: str | None) -> None:
+            if comment is not None:
+                self.decide(item.id, m.GATE_REJECTED, comment)
+
+        self.app.push_screen(RejectGateScreen(item.id, item.gate.title or item.run.title),
+                             answered)
+
+    def action_open_run(self) -> None:
+        item = self._need_selected()
+        if item is None:
+            return
+        try:
+            from tui.screens.run import RunScreen  # type: ignore[import-not-found]
+        except ImportError:  # SEAM: the run screen is being written by the shell's owner
+            self.notify(f"Run {item.run.id}: {item.run.title} ({item.run.status}); "
+                        "the run screen is not available yet.", markup=False)
+            return
+        self.app.push_screen(RunScreen(item.run.id))
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    @work(thread=True, group="gate-decide", exit_on_error=False)
+    def decide(self, gate_id: int, verdict: str, comment: str) -> None:
+        user = current_user()
+        decide(self.db, gate_id, verdict, comment, user)
+        self.post_message(GateDecided(gate_id, verdict, user))
+
+    def on_gate_decided(self, message: GateDecided) -> None:
+        self.notify(f"Gate {message.gate_id} {message.verdict} by {message.user}.")
+        self.reload()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker (a load or a decision) is reported."""
+        if event.state == WorkerState.ERROR:
+            self.notify(failure_text(event.worker.error), title="Not done",
+                        severity="error", markup=False)

@@ -1,0 +1,214 @@
+"""What a gate asks, in words and code: the exact command or diff of an action, the plan,
+the review's diff, checks and satisfaction, the escalation's rule.
+
+The engine fills ``Gate.detail`` per kind; this module renders whatever keys it finds,
+the known ones first and in a fixed order, anything else after as ``key: value``, so a
+new kind of gate still shows everything it carries.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from store import models as m
+from store.clock import as_utc
+
+#: Keys rendered by a dedicated section below (in this order); others are listed after.
+_KNOWN = ("tool", "command", "input", "path", "preview", "diff", "plan", "numstat",
+          "checks", "satisfaction", "threshold", "scenarios", "spend", "rule", "rules",
+          "reason", "reasons", "breach", "files")
+
+
+@dataclass(frozen=True)
+class GateItem:
+    """A pending gate with the run it holds (what the inbox lists)."""
+
+    gate: m.Gate
+    run: m.Run
+
+    @property
+    def id(self) -> int:
+        return self.gate.id or 0
+
+
+def format_age(created: datetime | None, now: datetime) -> str:
+    """``45s``, ``12m``, ``3h 05m``, ``2d 4h``: how long a gate has waited."""
+    if created is None:
+        return "?"
+    seconds = max(0, int((now - (as_utc(created) or now)).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours}h {minutes % 60:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def action_command(detail: dict[str, Any]) -> str | None:
+    """The shell command an action gate would run, when it is one."""
+    if isinstance(detail.get("command"), str):
+        return detail["command"]
+    tool_input = detail.get("input")
+    if isinstance(tool_input, dict) and isinstance(tool_input.get("command"), str):
+        return tool_input["command"]
+    return None
+
+
+def exact_change(gate: m.Gate) -> str:
+    """The exact thing approving an action gate lets through: the diff or file change
+    preview when there is one, else the command, else the tool input as JSON."""
+    detail = gate.detail or {}
+    for key in ("preview", "diff"):
+        if isinstance(detail.get(key), str) and detail[key].strip():
+            return detail[key]
+    command = action_command(detail)
+    if command is not None:
+        return f"$ {command}"
+    if detail.get("input") is not None:
+        return json.dumps(detail["input"], indent=2, sort_keys=True, default=str)
+    return gate.title or "(the gate carries no detail)"
+
+
+def _code(text: str, lexer: str) -> RenderableType:
+    return Syntax(text, lexer, theme="ansi_dark", word_wrap=True, background_color="default")
+
+
+def _is_diff(text: str) -> bool:
+    return text.startswith(("diff --git", "--- ", "@@")) or "\n@@ " in text
+
+
+def _checks(checks: Any) -> RenderableType:
+    lines = Text()
+    for check in checks if isinstance(checks, list) else [checks]:
+        if isinstance(check, dict):
+            name = str(check.get("name") or check.get("command") or "check")
+            status = check.get("status")
+            if status is None and "exit_code" in check:
+                status = "ok" if check["exit_code"] == 0 else f"exit {check['exit_code']}"
+            if status is None and "ok" in check:
+                status = "ok" if check["ok"] else "failed"
+            good = str(status) in ("ok", "passed", "pass", "True")
+            lines.append("  ✓ " if good else "  ✗ ", style="green" if good else "bold red")
+            lines.append(f"{name}  ({status})\n")
+        else:
+            lines.append(f"  • {check}\n")
+    return lines
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _heading(text: str) -> Text:
+    return Text(text, style="bold underline")
+
+
+def render_gate(item: GateItem, now: datetime) -> RenderableType:
+    """The whole of a gate: header lines, then each section its detail carries."""
+    gate, run = item.gate, item.run
+    detail = dict(gate.detail or {})
+    head = Text()
+    head.append(f"gate {gate.id}", style="bold")
+    head.append(f" · {gate.kind}", style="bold yellow")
+    head.append(f" · run {run.id} ({run.status}{', ' + gate.stage if gate.stage else ''})")
+    head.append(f" · {run.category} L{run.level}")
+    head.append(f" · waiting {format_age(gate.created_at, now)}\n")
+    head.append(gate.title or run.title, style="italic")
+    parts: list[RenderableType] = [head]
+    if run.title and gate.title and run.title != gate.title:
+        parts.append(Text(f"run: {run.title}", style="dim"))
+
+    tool = detail.get("tool")
+    if tool:
+        parts.append(Text(f"tool: {tool}"))
+    command = action_command(detail)
+    if command is not None:
+        parts += [_heading("command"), _code(f"$ {command}", "bash")]
+    elif isinstance(detail.get("input"), dict):
+        shown = {k: v for k, v in detail["input"].items() if k not in ("file_text",)}
+        parts += [_heading("input"), Text(_value(shown))]
+    if detail.get("path"):
+        parts.append(Text(f"path: {detail['path']}"))
+    for key in ("preview", "diff"):
+        text = detail.get(key)
+        if isinstance(text, str) and text.strip():
+            parts += [_heading(key), _code(text, "diff" if _is_diff(text) else "text")]
+    if detail.get("plan"):
+        parts += [_heading("plan"), Text(_value(detail["plan"]))]
+    if detail.get("numstat"):
+        parts += [_heading("files changed"), Text(_value(detail["numstat"]))]
+    if detail.get("checks"):
+        parts += [_heading("checks"), _checks(detail["checks"])]
+    if detail.get("satisfaction") is not None:
+        line = Text("satisfaction ")
+        line.append(f"{float(detail['satisfaction']):.2f}", style="bold")
+        if detail.get("threshold") is not None:
+            line.append(f" (threshold {float(detail['threshold']):.2f})")
+        parts.append(line)
+    if detail.get("scenarios"):
+        parts += [_heading("scenarios"), _checks(detail["scenarios"])]
+    if isinstance(detail.get("spend"), dict) and detail["spend"]:
+        spent = ", ".join(f"{k} {float(v):.0%}" for k, v in detail["spend"].items())
+        parts.append(Text(f"budget used: {spent}"))
+    for key in ("rule", "rules", "reason", "reasons", "breach"):
+        value = detail.get(key)
+        if value:
+            parts += [_heading(key)]
+            values = value if isinstance(value, list) else [value]
+            parts.append(Text("\n".join(f"  • {_value(v)}" for v in values), style="yellow"))
+    if detail.get("files"):
+        parts.append(Text("files: " + ", ".join(map(str, detail["files"]))))
+    rest = {k: v for k, v in detail.items() if k not in _KNOWN}
+    if rest:
+        parts += [_heading("more"), Text("\n".join(f"{k}: {_value(v)}" for k, v in
+                                                   sorted(rest.items())))]
+    if gate.timeout_at is not None:
+        parts.append(Text(f"times out at {as_utc(gate.timeout_at):%Y-%m-%d %H:%M} UTC",
+                          style="dim"))
+    return Group(*parts)
+
+
+class GateDetail(VerticalScroll):
+    """The selected gate's detail, scrollable (diffs can be long)."""
+
+    DEFAULT_CSS = """
+    GateDetail { padding: 0 1; }
+    GateDetail > Static { width: 1fr; }
+    """
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static("No gate selected.", id="gate-detail-body")
+
+    def show(self, item: GateItem | None, now: datetime) -> None:
+        body = self.query_one("#gate-detail-body", Static)
+        if item is None:
+            body.update("Nothing needs you. Pending gates show here, oldest first.")
+        else:
+            body.update(render_gate(item, now))
+        self.scroll_home(animate=False)
+
+    def visible_text(self, width: int = 200) -> str:
+        """The detail as plain text (what a person reads; tests assert on it)."""
+        return plain_text(self.query_one("#gate-detail-body", Static).content, width)  # type: ignore[arg-type]
+
+
+def plain_text(renderable: RenderableType, width: int = 200) -> str:
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
