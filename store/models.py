@@ -80,6 +80,7 @@ class Run(SQLModel, table=True):
         Index("ix_runs_status_priority", "status", "priority", "id"),
         Index("ix_runs_category_created", "category", "created_at"),
         Index("ix_runs_created", "created_at"),
+        Index("ix_runs_merged", "merged_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -140,7 +141,8 @@ class Event(SQLModel, table=True):
     """Append-only: triggers in the migrations refuse UPDATE and DELETE."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_run_id", "run_id", "id"),)
+    __table_args__ = (Index("ix_events_run_id", "run_id", "id"),
+                      Index("ix_events_run_kind", "run_id", "kind", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int | None = Field(default=None, foreign_key="runs.id")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import col, func, select
 
 from store import models as m
 from store.db import Database
+from store.types import JSONText, UTCDateTime
 
 
 def list_runs(db: Database, *, limit: int = 50, offset: int = 0,
@@ -50,3 +55,208 @@ def events_of(db: Database, run_id: int, *, after_id: int = 0,
 def spec_of(db: Database, run: m.Run) -> m.Spec | None:
     with db.read() as s:
         return s.get(m.Spec, run.spec_id)
+
+
+# -- the board's figures -------------------------------------------------------------
+#
+# Aggregates run as plain SQL over indexed columns (ix_runs_status_priority for active
+# runs, ix_runs_created for "today" and the success window, ix_runs_merged for merges,
+# ix_gates_status_created for pending gates), so they stay fast with 100,000 runs.
+
+ACTIVE = m.ACTIVE_STATUSES
+TERMINAL = m.TERMINAL_STATUSES
+
+
+def _in(values: Sequence[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)  # our own constants, never user input
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class CategoryFigures:
+    category: str
+    level: int | None = None
+    active: dict[str, int] = field(default_factory=dict)  # status -> count
+    finished: dict[str, int] = field(default_factory=dict)  # terminal status -> count (window)
+    runs_today: int = 0
+    spend_today: float = 0.0
+    unknown_cost_today: int = 0
+    simulated_today: int = 0
+
+
+@dataclass
+class BoardFigures:
+    categories: dict[str, CategoryFigures]
+    runs_today: int
+    merges_today: int
+    dark_merges_today: int
+    spend_today: float
+    unknown_cost_today: int
+    simulated_today: int
+    pending_gates: int
+    cord: Any
+
+
+def board_figures(db: Database, *, today: datetime, window: datetime) -> BoardFigures:
+    """Everything the board's header and lines table show, in one read snapshot."""
+    cats: dict[str, CategoryFigures] = {}
+
+    def cat(name: str) -> CategoryFigures:
+        return cats.setdefault(name, CategoryFigures(name))
+
+    with db.read() as s:
+        conn = s.connection()
+        for name, level in conn.exec_driver_sql("SELECT category, level FROM policies"):
+            cat(name).level = int(level)
+        for name, status, n in conn.exec_driver_sql(
+                f"SELECT category, status, count(*) FROM runs WHERE status IN ({_in(ACTIVE)}) "
+                "GROUP BY category, status"):
+            cat(name).active[status] = int(n)
+        for name, status, n in conn.exec_driver_sql(
+                f"SELECT category, status, count(*) FROM runs WHERE created_at >= ? "
+                f"AND status IN ({_in(TERMINAL)}) GROUP BY category, status", (_iso(window),)):
+            cat(name).finished[status] = int(n)
+        for name, n, spend, unknown, simulated in conn.exec_driver_sql(
+                "SELECT category, count(*), total(cost_usd), sum(cost_usd IS NULL), "
+                "sum(model = 'scripted') FROM runs WHERE created_at >= ? GROUP BY category",
+                (_iso(today),)):
+            c = cat(name)
+            c.runs_today, c.spend_today = int(n), float(spend)
+            c.unknown_cost_today, c.simulated_today = int(unknown or 0), int(simulated or 0)
+        merges, dark = conn.exec_driver_sql(
+            "SELECT count(*), total(human_touched = 0) FROM runs WHERE merged_at >= ?",
+            (_iso(today),)).one()
+        (pending,) = conn.exec_driver_sql(
+            "SELECT count(*) FROM gates WHERE status = 'pending'").one()
+        cord = s.get(m.Setting, "cord")
+    return BoardFigures(
+        categories=dict(sorted(cats.items())),
+        runs_today=sum(c.runs_today for c in cats.values()),
+        merges_today=int(merges),
+        dark_merges_today=int(dark),
+        spend_today=sum(c.spend_today for c in cats.values()),
+        unknown_cost_today=sum(c.unknown_cost_today for c in cats.values()),
+        simulated_today=sum(c.simulated_today for c in cats.values()),
+        pending_gates=int(pending),
+        cord=cord.value if cord is not None and cord.value else None,
+    )
+
+
+def search_runs(db: Database, *, statuses: Sequence[str] | None = None,
+                text: str = "", limit: int = 100, offset: int = 0) -> list[m.Run]:
+    """Newest first; `text` matches the run number, the title or the category."""
+    query = select(m.Run)
+    if statuses:
+        query = query.where(col(m.Run.status).in_(statuses))
+    text = text.strip()
+    if text:
+        number = text.lstrip("#")
+        pattern = f"%{text}%"
+        match = or_(col(m.Run.title).ilike(pattern), col(m.Run.category).ilike(pattern))
+        if number.isdigit():
+            match = or_(match, m.Run.id == int(number))
+        query = query.where(match)
+    query = query.order_by(col(m.Run.id).desc()).offset(offset).limit(limit)
+    with db.read() as s:
+        return list(s.exec(query).all())
+
+
+def pending_gates_by_run(db: Database, run_ids: Sequence[int] | None = None) -> dict[int, m.Gate]:
+    """The oldest pending gate of each run that has one."""
+    query = select(m.Gate).where(m.Gate.status == m.PENDING)
+    if run_ids is not None:
+        if not run_ids:
+            return {}
+        query = query.where(col(m.Gate.run_id).in_(list(run_ids)))
+    found: dict[int, m.Gate] = {}
+    with db.read() as s:
+        for gate in s.exec(query.order_by(col(m.Gate.id))).all():
+            found.setdefault(gate.run_id, gate)
+    return found
+
+
+# -- one run's pages -----------------------------------------------------------------
+
+
+def run_events(db: Database, run_id: int, *, kinds: Sequence[str] | None = None,
+               after_id: int = 0, before_id: int | None = None, limit: int = 1000,
+               newest: bool = False) -> list[m.Event]:
+    """A page of a run's events in id order; `newest` takes the page from the end."""
+    query = select(m.Event).where(m.Event.run_id == run_id, col(m.Event.id) > after_id)
+    if kinds:
+        query = query.where(col(m.Event.kind).in_(kinds))
+    if before_id is not None:
+        query = query.where(col(m.Event.id) < before_id)
+    order = col(m.Event.id).desc() if newest else col(m.Event.id)
+    with db.read() as s:
+        rows = list(s.exec(query.order_by(order).limit(limit)).all())
+    return rows[::-1] if newest else rows
+
+
+@dataclass
+class StepRow:
+    """A step without its full output: the first `preview` characters and the length."""
+
+    id: int
+    stage: str
+    kind: str
+    name: str
+    status: str
+    input: Any
+    output: str
+    output_chars: int
+    exit_code: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    data: dict[str, Any]
+
+
+def run_steps(db: Database, run_id: int, *, kinds: Sequence[str] | None = None,
+              ids: Sequence[int] | None = None, after_id: int = 0,
+              since: datetime | None = None, preview: int = 4000) -> list[StepRow]:
+    """A run's steps in id order, outputs cut to `preview` characters in SQL."""
+    where = ["run_id = ?"]
+    params: list[Any] = [run_id]
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+        params += list(kinds)
+    if ids is not None:
+        if not ids:
+            return []
+        where.append(f"id IN ({', '.join('?' for _ in ids)})")
+        params += list(ids)
+    if after_id:
+        where.append("id > ?")
+        params.append(after_id)
+    if since is not None:
+        where.append("started_at >= ?")
+        params.append(_iso(since))
+    sql = ("SELECT id, stage, kind, name, status, input, substr(output, 1, ?), "
+           "length(output), exit_code, started_at, finished_at, data FROM steps WHERE "
+           + " AND ".join(where) + " ORDER BY id")
+    dt, js = UTCDateTime(), JSONText()
+    with db.read() as s:
+        rows = s.connection().exec_driver_sql(sql, (preview, *params)).all()
+    return [StepRow(id=r[0], stage=r[1], kind=r[2], name=r[3], status=r[4],
+                    input=js.process_result_value(r[5], None), output=r[6] or "",
+                    output_chars=int(r[7] or 0), exit_code=r[8],
+                    started_at=dt.process_result_value(r[9], None),  # type: ignore[arg-type]
+                    finished_at=dt.process_result_value(r[10], None),
+                    data=js.process_result_value(r[11], None) or {})
+            for r in rows]
+
+
+def step_output(db: Database, step_id: int) -> str:
+    with db.read() as s:
+        step = s.get(m.Step, step_id)
+        return (step.output or "") if step else ""
+
+
+def pending_gate_of(db: Database, run_id: int) -> m.Gate | None:
+    with db.read() as s:
+        return s.exec(select(m.Gate).where(m.Gate.run_id == run_id,
+                                           m.Gate.status == m.PENDING)
+                      .order_by(col(m.Gate.id)).limit(1)).first()
