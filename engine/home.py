@@ -15,6 +15,7 @@ from typing import Any
 import platformdirs
 
 from engine.errors import UserError
+from policies.stored import seed_default_policies
 from store.db import Database
 
 DEFAULT_CONFIG = """\
@@ -87,6 +88,8 @@ class Home:
             os.umask(old_umask)
         for path in (self.config_path, self.db_path):
             path.chmod(0o600)
+        # The shipped policies, for categories not stored yet: a person's changes stay.
+        seed_default_policies(db)
         return db
 
     def open(self) -> Database:
