@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from textual.widgets import Static
+from textual.widgets import Label, Static
 
 from engine.home import Home
 from policies.policy import Policy
@@ -16,7 +16,7 @@ from store import models as m
 from store.db import Database
 from tui.app import AndonApp
 from tui.screens.gates import GatesScreen
-from tui.widgets.gate_comment import RejectGateScreen
+from tui.widgets.gate_comment import GateCommentScreen
 from tui.widgets.gate_confirm import ApproveGateScreen
 from tui.widgets.gate_detail import GateDetail, plain_text
 from tui.widgets.gate_table import GateTable
@@ -163,7 +163,12 @@ async def test_reject_with_a_comment_stores_the_comment(home: Home, db: Database
         assert "satisfaction 0.50" in detail
 
         await pilot.press("x")
-        await wait_for(lambda: isinstance(app.screen, RejectGateScreen))
+        await wait_for(lambda: isinstance(app.screen, GateCommentScreen))
+        await pilot.press("enter")  # a blank comment is refused in the modal
+        await pilot.pause()
+        problem = app.screen.query_one("#comment-problem", Label).content
+        assert "A comment is needed to reject" in str(problem)
+        assert gate_row(db, gate).status == m.PENDING
         await pilot.press(*"tests fail")
         await pilot.press("enter")
         await wait_for(lambda: gate_row(db, gate).status == m.GATE_REJECTED)
@@ -175,12 +180,14 @@ async def test_a_user_who_is_not_an_approver_is_refused_clearly(
         home: Home, db: Database) -> None:
     save_policies(db, [Policy(category="feature", level=2, approvers=["release-lead"])])
     run = add_run(db)
-    gate = add_gate(db, run, "escalation", "Protected path touched",
-                    {"rule": "protected path: migrations/**"}, NOW - timedelta(minutes=3))
+    gate = add_gate(db, run, "escalation", "escalated (protected_path): Add slugify",
+                    {"rules": [{"rule": "protected_path", "detail": "migrations/0002.py"}]},
+                    NOW - timedelta(minutes=3))
     app = AndonApp(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_inbox(app, db, pilot, 1)
-        assert "protected path: migrations/**" in screen.query_one(GateDetail).visible_text()
+        detail = screen.query_one(GateDetail).visible_text()
+        assert "rules tripped" in detail and "protected_path: migrations/0002.py" in detail
         await pilot.press("a")
         await wait_for(lambda: any("release-lead" in n for n in notifications(app)))
         refused = next(n for n in notifications(app) if "release-lead" in n)
@@ -200,3 +207,23 @@ async def test_a_gate_decided_elsewhere_leaves_the_inbox(home: Home, db: Databas
             assert row is not None
             row.status = m.APPROVED
         await wait_for(lambda: table_ids(app) == [])
+
+
+async def test_revise_sends_a_review_back_with_what_should_change(
+        home: Home, db: Database) -> None:
+    run = add_run(db)
+    plan = add_gate(db, run, "plan", "plan for: Add slugify", {"plan": "x"}, NOW)
+    review = add_gate(db, run, "review", "review: Add slugify", {"diff": "+x\n"}, NOW)
+    app = AndonApp(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_inbox(app, db, pilot, 2)
+        await pilot.press("v")  # the plan gate is first: it cannot be revised
+        await wait_for(lambda: any("only review and escalation" in n
+                                   for n in notifications(app)))
+        assert not isinstance(app.screen, GateCommentScreen)
+        await pilot.press("down", "v")
+        await wait_for(lambda: isinstance(app.screen, GateCommentScreen))
+        await pilot.press(*"name it slug", "enter")
+        await wait_for(lambda: gate_row(db, review).status == m.REVISED)
+        assert gate_row(db, review).comment == "name it slug"
+        assert gate_row(db, plan).status == m.PENDING

@@ -26,12 +26,14 @@ from policies.stored import current_user, load_policy
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
-from tui.widgets.gate_comment import RejectGateScreen
+from tui.widgets.gate_comment import GateCommentScreen
 from tui.widgets.gate_confirm import ApproveGateScreen
 from tui.widgets.gate_detail import GateDetail, GateItem
 from tui.widgets.gate_table import GateTable
 
 POLL_SECONDS = 0.5
+#: Gates a person may send back to implement with a comment (as engine.gates says).
+REVISABLE = frozenset({"review", "escalation"})
 MAX_GATES = 500
 
 
@@ -117,6 +119,8 @@ class GatesScreen(Screen[None]):
     BINDINGS = [
         Binding("a", "approve", "Approve", tooltip="Approve the selected gate"),
         Binding("x", "reject", "Reject", tooltip="Reject the selected gate with a comment"),
+        Binding("v", "revise", "Revise",
+                tooltip="Send a review or escalation back to implement with a comment"),
         Binding("o", "open_run", "Open run", tooltip="Open the gate's run"),
         Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
     ]
@@ -208,16 +212,27 @@ class GatesScreen(Screen[None]):
             self.decide(item.id, m.APPROVED, "")
 
     def action_reject(self) -> None:
+        self._with_comment("reject", m.GATE_REJECTED)
+
+    def action_revise(self) -> None:
+        item = self.selected()
+        if item is not None and item.gate.kind not in REVISABLE:
+            self.notify(f"Gate {item.id} is a {item.gate.kind} gate: only review and "
+                        "escalation gates go back for revision.", severity="warning")
+            return
+        self._with_comment("revise", m.REVISED)
+
+    def _with_comment(self, verb: str, verdict: str) -> None:
         item = self._need_selected()
         if item is None:
             return
 
         def answered(comment: str | None) -> None:
             if comment is not None:
-                self.decide(item.id, m.GATE_REJECTED, comment)
+                self.decide(item.id, verdict, comment)
 
-        self.app.push_screen(RejectGateScreen(item.id, item.gate.title or item.run.title),
-                             answered)
+        self.app.push_screen(
+            GateCommentScreen(verb, item.id, item.gate.title or item.run.title), answered)
 
     def action_open_run(self) -> None:
         item = self._need_selected()

@@ -24,9 +24,10 @@ from store import models as m
 from store.clock import as_utc
 
 #: Keys rendered by a dedicated section below (in this order); others are listed after.
-_KNOWN = ("tool", "command", "input", "path", "preview", "diff", "plan", "numstat",
-          "checks", "satisfaction", "threshold", "scenarios", "spend", "rule", "rules",
-          "reason", "reasons", "breach", "files")
+_KNOWN = ("tool", "action", "command", "input", "path", "preview", "diff", "plan",
+          "numstat", "checks", "satisfaction", "threshold", "scenarios", "spend", "rule",
+          "rules", "reason", "reasons", "breach", "files", "spec", "timeout", "budget",
+          "approve_means", "extend_by", "detail")
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ def _value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _rule(value: Any) -> str:
+    """An escalation rule as the engine stores it ({"rule", "detail"}) or plain text."""
+    if isinstance(value, dict) and "rule" in value:
+        return f"{value['rule']}: {value['detail']}" if value.get("detail") else str(
+            value["rule"])
+    return _value(value)
+
+
 def _heading(text: str) -> Text:
     return Text(text, style="bold underline")
 
@@ -135,19 +144,29 @@ def render_gate(item: GateItem, now: datetime) -> RenderableType:
 
     tool = detail.get("tool")
     if tool:
-        parts.append(Text(f"tool: {tool}"))
-    command = action_command(detail)
-    if command is not None:
-        parts += [_heading("command"), _code(f"$ {command}", "bash")]
-    elif isinstance(detail.get("input"), dict):
-        shown = {k: v for k, v in detail["input"].items() if k not in ("file_text",)}
-        parts += [_heading("input"), Text(_value(shown))]
+        action = f" ({detail['action']})" if detail.get("action") else ""
+        parts.append(Text(f"tool: {tool}{action}"))
     if detail.get("path"):
         parts.append(Text(f"path: {detail['path']}"))
+    command = action_command(detail)
+    has_preview = any(isinstance(detail.get(k), str) and detail[k].strip()
+                      for k in ("preview", "diff"))
+    if command is not None:
+        parts += [_heading("command"), _code(f"$ {command}", "bash")]
+    elif isinstance(detail.get("input"), dict) and not has_preview:
+        parts += [_heading("input"), Text(_value(detail["input"]))]
     for key in ("preview", "diff"):
         text = detail.get(key)
         if isinstance(text, str) and text.strip():
             parts += [_heading(key), _code(text, "diff" if _is_diff(text) else "text")]
+    for key in ("rule", "rules", "reason", "reasons", "breach"):
+        value = detail.get(key)
+        if value:
+            parts += [_heading("rules tripped" if key == "rules" else key)]
+            values = value if isinstance(value, list) else [value]
+            parts.append(Text("\n".join(f"  • {_rule(v)}" for v in values), style="yellow"))
+    if detail.get("approve_means"):
+        parts.append(Text(f"approving means: {detail['approve_means']}"))
     if detail.get("plan"):
         parts += [_heading("plan"), Text(_value(detail["plan"]))]
     if detail.get("numstat"):
@@ -165,21 +184,31 @@ def render_gate(item: GateItem, now: datetime) -> RenderableType:
     if isinstance(detail.get("spend"), dict) and detail["spend"]:
         spent = ", ".join(f"{k} {float(v):.0%}" for k, v in detail["spend"].items())
         parts.append(Text(f"budget used: {spent}"))
-    for key in ("rule", "rules", "reason", "reasons", "breach"):
-        value = detail.get(key)
-        if value:
-            parts += [_heading(key)]
-            values = value if isinstance(value, list) else [value]
-            parts.append(Text("\n".join(f"  • {_value(v)}" for v in values), style="yellow"))
+    if isinstance(detail.get("budget"), dict):
+        parts.append(Text("budget: " + ", ".join(f"{k} {v}" for k, v in
+                                                   detail["budget"].items())))
     if detail.get("files"):
         parts.append(Text("files: " + ", ".join(map(str, detail["files"]))))
+    if isinstance(detail.get("detail"), str) and detail["detail"].strip():
+        parts += [_heading("detail"), Text(detail["detail"])]
+    spec = detail.get("spec")
+    if isinstance(spec, dict):
+        parts.append(_heading("spec"))
+        parts.append(Text(f"{spec.get('title', '')}  {spec.get('path', '')}".strip()))
+        if spec.get("body"):
+            parts.append(Text(str(spec["body"]).strip(), style="dim"))
     rest = {k: v for k, v in detail.items() if k not in _KNOWN}
     if rest:
         parts += [_heading("more"), Text("\n".join(f"{k}: {_value(v)}" for k, v in
                                                    sorted(rest.items())))]
-    if gate.timeout_at is not None:
-        parts.append(Text(f"times out at {as_utc(gate.timeout_at):%Y-%m-%d %H:%M} UTC",
-                          style="dim"))
+    timeout = detail.get("timeout") if isinstance(detail.get("timeout"), dict) else {}
+    if timeout.get("expired_at"):
+        parts.append(Text(f"timed out at {timeout['expired_at']}: held for a person",
+                          style="bold red"))
+    elif gate.timeout_at is not None:
+        then = timeout.get("decision", "hold")
+        parts.append(Text(f"times out at {as_utc(gate.timeout_at):%Y-%m-%d %H:%M} UTC "
+                          f"({then})", style="dim"))
     return Group(*parts)
 
 
