@@ -22,7 +22,8 @@ from textual.widgets import DataTable, Footer, Header, Label
 from textual.worker import Worker, WorkerState
 
 from engine.errors import UserError
-from policies.stored import current_user, load_policy
+from engine.gates import REVISABLE, decide_gate
+from policies.stored import current_user
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
@@ -32,8 +33,6 @@ from tui.widgets.gate_detail import GateDetail, GateItem
 from tui.widgets.gate_table import GateTable
 
 POLL_SECONDS = 0.5
-#: Gates a person may send back to implement with a comment (as engine.gates says).
-REVISABLE = frozenset({"review", "escalation"})
 MAX_GATES = 500
 
 
@@ -44,41 +43,6 @@ def pending_gates(db: Database, limit: int = MAX_GATES) -> list[GateItem]:
              .order_by(col(m.Gate.created_at), col(m.Gate.id)).limit(limit))
     with db.read() as s:
         return [GateItem(gate, run) for gate, run in s.exec(query).all()]
-
-
-def decide(db: Database, gate_id: int, verdict: str, comment: str, user: str) -> None:
-    """Answer a gate as `user` ("approved" or "rejected")."""
-    try:
-        from engine.gates import decide_gate
-    except ImportError:  # SEAM: engine/gates.py is being written by the engine team
-        _decide_here(db, gate_id, verdict, comment, user)
-        return
-    decide_gate(db, gate_id, verdict, comment, user)
-
-
-def _decide_here(db: Database, gate_id: int, verdict: str, comment: str, user: str) -> None:
-    """Stand-in for engine.gates.decide_gate until it exists: the same rules (pending
-    only, approvers enforced, audited as an event), written in one transaction."""
-    with db.write() as s:
-        gate = s.get(m.Gate, gate_id)
-        if gate is None:
-            raise UserError(f"no gate {gate_id}")
-        if gate.status != m.PENDING:
-            raise UserError(f"gate {gate_id} is already {gate.status}")
-        run = s.get(m.Run, gate.run_id)
-        category = run.category if run else ""
-        policy = load_policy(db, category)
-        if not policy.may_approve(user):
-            raise UserError(f"{user} may not decide {category} gates "
-                            f"(approvers: {', '.join(policy.approvers)})")
-        gate.status, gate.decided_by, gate.decided_at = verdict, user, utcnow()
-        gate.comment = comment or None
-        if run is not None:
-            run.human_touched = True
-        s.add(m.Event(run_id=gate.run_id, kind=f"gate.{verdict}", stage=gate.stage,
-                      message=f"gate {gate_id} {verdict} by {user}"
-                      + (f": {comment}" if comment else ""),
-                      data={"gate_id": gate_id, "user": user}))
 
 
 class GatesLoaded(Message):
@@ -253,7 +217,7 @@ class GatesScreen(Screen[None]):
     @work(thread=True, group="gate-decide", exit_on_error=False)
     def decide(self, gate_id: int, verdict: str, comment: str) -> None:
         user = current_user()
-        decide(self.db, gate_id, verdict, comment, user)
+        decide_gate(self.db, gate_id, verdict, comment, user)
         self.post_message(GateDecided(gate_id, verdict, user))
 
     def on_gate_decided(self, message: GateDecided) -> None:
