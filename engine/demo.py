@@ -255,3 +255,45 @@ def describe(demo: DemoFactory) -> str:
 def _toml_str(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+class DemoLoop:
+    """A minimal engine for the demo until `engine.runner` exists: worker threads that
+    claim queued runs and take each through the pipeline. Waiting runs keep a thread."""
+
+    def __init__(self, home: Home, workers: int | None = None) -> None:
+        import threading
+
+        self.home = home
+        self.workers = workers or int(home.engine_setting("concurrency", 2))
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> DemoLoop:
+        import threading
+
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"demo-worker-{n}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        return self
+
+    def _work(self) -> None:
+        from engine.pipeline import Pipeline
+        from engine.queue import claim_next
+
+        db = self.home.open()
+        try:
+            while not self.stopping.is_set():
+                run = claim_next(db)
+                if run is None:
+                    self.stopping.wait(0.2)
+                    continue
+                Pipeline(self.home, db, run.id or 0).execute()
+        finally:
+            db.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout / max(len(self.threads), 1))

@@ -7,7 +7,10 @@ import sys
 import typer
 
 from engine.errors import UserError
+from policies.files import PolicyFileError
 from tui.cli import factory, runs  # noqa: F401  (register their commands)
+from tui.cli import gates, policies  # noqa: F401  (gates, approve, cord, level, policies)
+from tui.cli import demo  # noqa: F401  (andon demo)
 from tui.cli.app import app, err, state
 
 
