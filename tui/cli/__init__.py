@@ -8,9 +8,7 @@ import typer
 
 from engine.errors import UserError
 from policies.files import PolicyFileError
-from tui.cli import factory, runs  # noqa: F401  (register their commands)
-from tui.cli import gates, policies  # noqa: F401  (gates, approve, cord, level, policies)
-from tui.cli import demo  # noqa: F401  (andon demo)
+from tui.cli import demo, factory, gates, policies, runs  # noqa: F401  (register commands)
 from tui.cli.app import app, err, state
 
 
@@ -36,6 +34,6 @@ def root(
 def main() -> None:
     try:
         app()
-    except UserError as exc:
+    except (UserError, PolicyFileError) as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
         sys.exit(2)

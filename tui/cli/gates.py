@@ -1,0 +1,156 @@
+"""Commands about gates and the cord: gates, approve, reject, revise, cord."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from engine import cord as andon_cord
+from engine.control import cord_state
+from engine.gates import decide_gate, gate_json, list_gates, timed_out
+from store import models as m
+from store.clock import as_utc, utcnow
+from tui.cli.app import JsonOpt, app, console, emit, open_db
+
+CommentOpt = typer.Option(None, "--comment", "-m", help="Why (told to the agent or the run).")
+
+
+def _age(gate: m.Gate) -> str:
+    created = as_utc(gate.created_at) or utcnow()
+    seconds = int((utcnow() - created).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _state(gate: m.Gate) -> str:
+    if gate.status == m.PENDING:
+        return "pending, timed out (held)" if timed_out(gate) else "pending"
+    who = f" by {gate.decided_by}" if gate.decided_by else ""
+    return f"{gate.status}{who}"
+
+
+@app.command("gates")
+def gates_(
+    show_all: bool = typer.Option(False, "--all", "-a", help="Decided gates too, newest first."),
+    run: int = typer.Option(None, "--run", "-r", help="Only this run's gates."),
+    limit: int = typer.Option(100, "--limit", "-n", help="How many at most."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The gates waiting for a person (the "needs you" inbox)."""
+    rows = list_gates(open_db(), pending_only=not show_all, run_id=run, limit=limit)
+
+    def render() -> None:
+        if not rows:
+            console.print("no gates" if show_all else "no gates waiting for a person")
+            return
+        table = Table(box=None, header_style="bold")
+        for name in ("gate", "run", "kind", "state", "age", "title"):
+            table.add_column(name)
+        for gate in rows:
+            table.add_row(str(gate.id), str(gate.run_id), gate.kind, _state(gate), _age(gate),
+                          gate.title[:80])
+        console.print(table)
+
+    emit([gate_json(g) for g in rows], as_json, render)
+
+
+def _decide(gate_id: int, verdict: str, comment: str | None, as_json: bool) -> None:
+    gate = decide_gate(open_db(), gate_id, verdict, comment)
+    emit(gate_json(gate), as_json, lambda: console.print(
+        f"gate {gate.id} {gate.status} by {gate.decided_by}"
+        + (f": {gate.comment}" if gate.comment else "")))
+
+
+@app.command()
+def approve(
+    gate: int = typer.Argument(..., metavar="GATE", help="The gate's number (see `andon gates`)."),
+    comment: str = CommentOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Approve a gate: the run goes on."""
+    _decide(gate, "approve", comment, as_json)
+
+
+@app.command()
+def reject(
+    gate: int = typer.Argument(..., metavar="GATE", help="The gate's number."),
+    comment: str = typer.Option(..., "--comment", "-m", help="Why (required)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Reject a gate, saying why: an action's refusal reaches the agent; a review's ends
+    the run as rejected."""
+    _decide(gate, "reject", comment, as_json)
+
+
+@app.command()
+def revise(
+    gate: int = typer.Argument(..., metavar="GATE", help="The review gate's number."),
+    comment: str = typer.Option(..., "--comment", "-m", help="What should change (required)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Send a reviewed change back to implement with the comment as feedback."""
+    _decide(gate, "revise", comment, as_json)
+
+
+# -- the cord ---------------------------------------------------------------------------
+
+cord_app = typer.Typer(help="The andon cord: stop the whole line, and let it run again.",
+                       no_args_is_help=False)
+app.add_typer(cord_app, name="cord")
+
+
+def _cord_json(state: dict[str, Any] | None) -> dict[str, Any]:
+    return {"pulled": state is not None, **(state or {})}
+
+
+def _say_cord(state: dict[str, Any] | None) -> None:
+    if state is None:
+        console.print("the cord is released: the line runs")
+    else:
+        console.print(f"the cord is PULLED by {state.get('by')} at {state.get('at')}: "
+                      f"{state.get('reason')}")
+
+
+@cord_app.callback(invoke_without_command=True)
+def cord(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Show whether the cord is pulled (who, when, why)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state = cord_state(open_db())
+    emit(_cord_json(state), as_json, lambda: _say_cord(state))
+
+
+@cord_app.command()
+def pull(
+    reason: str = typer.Option(..., "--reason", "-r", help="Why the line stops (required)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stop the line: nothing new starts, running runs hold at their next step."""
+    change = andon_cord.pull(open_db(), reason)
+
+    def render() -> None:
+        if not change.changed:
+            console.print("the cord was already pulled")
+        _say_cord(change.state)
+
+    emit({**_cord_json(change.state), "changed": change.changed}, as_json, render)
+
+
+@cord_app.command()
+def release(
+    reason: str = typer.Option(None, "--reason", "-r", help="Why the line may run again."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Let the line run again: held runs resume, queued runs start."""
+    change = andon_cord.release(open_db(), reason=reason)
+
+    def render() -> None:
+        if not change.changed:
+            console.print("the cord was not pulled")
+        _say_cord(None)
+
+    emit({"pulled": False, "changed": change.changed}, as_json, render)
