@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -65,14 +66,19 @@ def submit(db: Database, path: Path | str) -> m.Run:
     return enqueue(db, upsert_spec(db, spec))
 
 
-def claim_next(db: Database, owner: str | None = None) -> m.Run | None:
-    """Take the highest-priority, oldest queued run and mark it running."""
+def claim_next(db: Database, owner: str | None = None, *,
+               exclude_categories: Collection[str] = ()) -> m.Run | None:
+    """Take the highest-priority, oldest queued run and mark it running.
+
+    Runs of `exclude_categories` (at their concurrency limit, or out of today's budget)
+    are passed over and stay queued.
+    """
     with db.write() as s:
+        query = select(m.Run).where(m.Run.status == m.QUEUED)
+        if exclude_categories:
+            query = query.where(col(m.Run.category).notin_(list(exclude_categories)))
         run = s.exec(
-            select(m.Run)
-            .where(m.Run.status == m.QUEUED)
-            .order_by(col(m.Run.priority).desc(), col(m.Run.id))
-            .limit(1)
+            query.order_by(col(m.Run.priority).desc(), col(m.Run.id)).limit(1)
         ).first()
         if run is None:
             return None
