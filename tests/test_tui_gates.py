@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from textual.app import App
 from textual.widgets import Label, Static
 
 from engine.home import Home
@@ -14,7 +15,6 @@ from policies.policy import Policy
 from policies.stored import current_user, save_policies
 from store import models as m
 from store.db import Database
-from tui.app import AndonApp
 from tui.screens.gates import GatesScreen
 from tui.widgets.gate_comment import GateCommentScreen
 from tui.widgets.gate_confirm import ApproveGateScreen
@@ -22,6 +22,16 @@ from tui.widgets.gate_detail import GateDetail, plain_text
 from tui.widgets.gate_table import GateTable
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Host(App[None]):
+    """A bare app holding what the screens use of the control room (db and home), so
+    these tests exercise the screens alone; tests of the shell open them by key."""
+
+    def __init__(self, home: Home, db: Database) -> None:
+        super().__init__()
+        self.home = home
+        self.db = db
 
 
 async def wait_for(condition: Callable[[], object], timeout: float = 2.0) -> None:
@@ -61,16 +71,16 @@ def gate_row(db: Database, gate_id: int) -> m.Gate:
         return gate
 
 
-def table_ids(app: AndonApp) -> list[str]:
+def table_ids(app: App[None]) -> list[str]:
     table = app.screen.query_one(GateTable)
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
-def notifications(app: AndonApp) -> list[str]:
+def notifications(app: App[None]) -> list[str]:
     return [n.message for n in app._notifications]
 
 
-async def open_inbox(app: AndonApp, db: Database, pilot, count: int) -> GatesScreen:  # type: ignore[no-untyped-def]
+async def open_inbox(app: App[None], db: Database, pilot, count: int) -> GatesScreen:  # type: ignore[no-untyped-def]
     screen = GatesScreen(db, clock=lambda: NOW)
     await app.push_screen(screen)
     await wait_for(lambda: screen.query_one(GateTable).row_count == count)
@@ -88,7 +98,7 @@ async def test_inbox_lists_pending_gates_oldest_first_with_what_each_asks(
                      NOW - timedelta(hours=2, minutes=3))
     add_gate(db, run, "plan", "Old decided gate", {}, NOW - timedelta(days=1),
              status=m.APPROVED)
-    app = AndonApp(home, db)
+    app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_inbox(app, db, pilot, 2)
         assert table_ids(app) == [str(older), str(newer)]
@@ -111,7 +121,7 @@ async def test_approving_an_action_gate_shows_the_exact_command_first(
     gate = add_gate(db, run, "action", "Run a command",
                     {"tool": "bash", "input": {"command": "pip install requests"}},
                     NOW - timedelta(minutes=1))
-    app = AndonApp(home, db)
+    app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_inbox(app, db, pilot, 1)
         await pilot.press("a")
@@ -140,7 +150,7 @@ async def test_approving_a_diff_gate_shows_the_diff(home: Home, db: Database) ->
     add_gate(db, run, "action", "Edit sample/text.py",
              {"tool": "str_replace_based_edit_tool", "preview": diff},
              NOW - timedelta(minutes=1))
-    app = AndonApp(home, db)
+    app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_inbox(app, db, pilot, 1)
         await pilot.press("a")
@@ -155,7 +165,7 @@ async def test_reject_with_a_comment_stores_the_comment(home: Home, db: Database
                     {"diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n",
                      "checks": [{"name": "pytest -q", "exit_code": 1}],
                      "satisfaction": 0.5}, NOW - timedelta(minutes=3))
-    app = AndonApp(home, db)
+    app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_inbox(app, db, pilot, 1)
         detail = screen.query_one(GateDetail).visible_text()
@@ -183,7 +193,7 @@ async def test_a_user_who_is_not_an_approver_is_refused_clearly(
     gate = add_gate(db, run, "escalation", "escalated (protected_path): Add slugify",
                     {"rules": [{"rule": "protected_path", "detail": "migrations/0002.py"}]},
                     NOW - timedelta(minutes=3))
-    app = AndonApp(home, db)
+    app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_inbox(app, db, pilot, 1)
         detail = screen.query_one(GateDetail).visible_text()
@@ -199,7 +209,7 @@ async def test_a_user_who_is_not_an_approver_is_refused_clearly(
 async def test_a_gate_decided_elsewhere_leaves_the_inbox(home: Home, db: Database) -> None:
     run = add_run(db)
     gate = add_gate(db, run, "plan", "Approve the plan", {"plan": "x"}, NOW)
-    app = AndonApp(home, db)
+    app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_inbox(app, db, pilot, 1)
         with db.write() as s:
@@ -214,7 +224,7 @@ async def test_revise_sends_a_review_back_with_what_should_change(
     run = add_run(db)
     plan = add_gate(db, run, "plan", "plan for: Add slugify", {"plan": "x"}, NOW)
     review = add_gate(db, run, "review", "review: Add slugify", {"diff": "+x\n"}, NOW)
-    app = AndonApp(home, db)
+    app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_inbox(app, db, pilot, 2)
         await pilot.press("v")  # the plan gate is first: it cannot be revised

@@ -1,0 +1,201 @@
+"""Policies: a row per category (level, budgets, rules), the selected category's track
+record, Andon's recommendation and its audit log; + and - change the level after a
+confirmation that shows the record and the recommendation.
+
+Level changes go through `policies.stored.set_level` as the OS user, so each one is an
+audit row. All store work runs in thread workers that post messages back.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+from textual.worker import Worker, WorkerState
+
+from engine.errors import UserError
+from policies.level import Level
+from policies.policy import Policy
+from policies.stored import (
+    category_recommendation,
+    category_record,
+    current_user,
+    level_since,
+    load_policy,
+    policy_history,
+    set_level,
+    stored_policies,
+)
+from store.db import Database
+from tui.widgets.policy_detail import PolicyDetail, PolicyFacts
+from tui.widgets.policy_level import PolicyLevelScreen
+from tui.widgets.policy_table import PolicyTable
+
+POLL_SECONDS = 0.5
+AUDIT_ROWS = 200
+
+
+def policy_facts(db: Database, category: str) -> PolicyFacts:
+    """Everything the detail pane and the level confirmation show of a category."""
+    return PolicyFacts(
+        policy=load_policy(db, category),
+        record=category_record(db, category),
+        recommendation=category_recommendation(db, category),
+        changes=list(reversed(policy_history(db, category)))[:AUDIT_ROWS],
+        level_since=level_since(db, category),
+    )
+
+
+class PoliciesLoaded(Message):
+    def __init__(self, policies: list[Policy]) -> None:
+        self.policies = policies
+        super().__init__()
+
+
+class FactsLoaded(Message):
+    def __init__(self, facts: PolicyFacts, to_level: Level | None = None) -> None:
+        self.facts = facts
+        self.to_level = to_level  # set when the facts are for a level change to confirm
+        super().__init__()
+
+
+class LevelChanged(Message):
+    def __init__(self, policy: Policy, user: str) -> None:
+        self.policy = policy
+        self.user = user
+        super().__init__()
+
+
+def failure_text(error: BaseException | None) -> str:
+    if isinstance(error, UserError | ValueError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class PoliciesScreen(Screen[None]):
+    SUB_TITLE = "policies"
+    DEFAULT_CSS = """
+    PoliciesScreen PolicyTable { height: auto; max-height: 9; }
+    PoliciesScreen PolicyDetail { height: 1fr; border-top: solid $primary; }
+    """
+    BINDINGS = [
+        Binding("plus,equals_sign", "change_level(1)", "Level +", key_display="+",
+                tooltip="Promote the selected category one level (asks first)"),
+        Binding("minus", "change_level(-1)", "Level -", key_display="-",
+                tooltip="Demote the selected category one level (asks first)"),
+        Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
+    ]
+
+    def __init__(self, db: Database, *, poll: bool = True) -> None:
+        super().__init__()
+        self.db = db
+        self.poll = poll
+        self._seen_version: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield PolicyTable(id="policy-list")
+        yield PolicyDetail(id="policy-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        if self.poll:
+            self.set_interval(POLL_SECONDS, self._poll)
+
+    # -- loading ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self._seen_version = None
+        self._load()
+
+    def _poll(self) -> None:
+        if self.is_current:
+            self._load()
+
+    @work(thread=True, exclusive=True, group="policies-load", exit_on_error=False)
+    def _load(self) -> None:
+        version = self.db.data_version()
+        if version == self._seen_version:
+            return
+        self._seen_version = version
+        self.post_message(PoliciesLoaded(list(stored_policies(self.db).values())))
+
+    def on_policies_loaded(self, message: PoliciesLoaded) -> None:
+        self.query_one(PolicyTable).show_policies(message.policies)
+        self._load_selected()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._load_selected()
+
+    def _load_selected(self) -> None:
+        category = self.selected()
+        if category is None:
+            self.query_one(PolicyDetail).show(None)
+        else:
+            self._load_facts(category)
+
+    @work(thread=True, exclusive=True, group="policy-facts", exit_on_error=False)
+    def _load_facts(self, category: str) -> None:
+        self.post_message(FactsLoaded(policy_facts(self.db, category)))
+
+    @work(thread=True, group="policy-level", exit_on_error=False)
+    def _prepare_level(self, category: str, delta: int) -> None:
+        """Fresh facts for the confirmation of a level change (raises at the ends)."""
+        facts = policy_facts(self.db, category)
+        level = Level(facts.policy.level)
+        to_level = level.higher if delta > 0 else level.lower
+        if to_level is None:
+            raise UserError(f"{category} is already at {level.title}, the "
+                            f"{'highest' if delta > 0 else 'lowest'} level")
+        self.post_message(FactsLoaded(facts, to_level))
+
+    def on_facts_loaded(self, message: FactsLoaded) -> None:
+        if message.facts.policy.category == self.selected():
+            self.query_one(PolicyDetail).show(message.facts)
+        if message.to_level is None:
+            return
+        category, to_level = message.facts.policy.category, message.to_level
+
+        def confirmed(reason: str | None) -> None:
+            if reason is not None:
+                self._set_level(category, to_level, reason)
+
+        self.app.push_screen(PolicyLevelScreen(message.facts, to_level), confirmed)
+
+    def selected(self) -> str | None:
+        return self.query_one(PolicyTable).selected_category()
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_change_level(self, delta: int) -> None:
+        category = self.selected()
+        if category is None:
+            self.notify("No category selected.", severity="warning")
+            return
+        self._prepare_level(category, delta)
+
+    @work(thread=True, group="policy-level", exit_on_error=False)
+    def _set_level(self, category: str, level: Level, reason: str) -> None:
+        user = current_user()
+        policy = set_level(self.db, category, level, user=user, reason=reason or None)
+        self.post_message(LevelChanged(policy, user))
+
+    def on_level_changed(self, message: LevelChanged) -> None:
+        level = Level(message.policy.level)
+        self.notify(f"{message.policy.category} is now at {level.title} "
+                    f"(changed by {message.user}).")
+        self.reload()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker (a load or a change) is reported."""
+        if event.state == WorkerState.ERROR:
+            self.notify(failure_text(event.worker.error), title="Not done",
+                        severity="error", markup=False)

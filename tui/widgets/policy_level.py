@@ -1,0 +1,59 @@
+"""Confirm a level change with the facts in view: the category's track record and what
+Andon recommends. Dismisses with the reason typed (possibly empty), or None to cancel."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from policies.level import Level
+from tui.widgets.policy_detail import PolicyFacts, recommendation_text, record_text
+
+
+class PolicyLevelScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    PolicyLevelScreen { align: center middle; }
+    PolicyLevelScreen > Vertical {
+        width: 90%; max-width: 110; height: auto; max-height: 95%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    PolicyLevelScreen #level-change { text-style: bold; width: 1fr; }
+    PolicyLevelScreen Static { width: 1fr; margin-bottom: 1; }
+    PolicyLevelScreen .hint { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, facts: PolicyFacts, to_level: Level) -> None:
+        super().__init__()
+        self.facts = facts
+        self.to_level = to_level
+
+    def compose(self) -> ComposeResult:
+        policy = self.facts.policy
+        now = Level(policy.level)
+        rec = self.facts.recommendation
+        verb = "Promote" if self.to_level > now else "Demote"
+        warning = Text()
+        if self.to_level > now and not (rec.promote and rec.to_level == self.to_level):
+            warning.append("Andon does not recommend this promotion.\n", style="bold red")
+        with Vertical():
+            yield Label(f"{verb} {policy.category}: {now.title} → {self.to_level.title}?",
+                        id="level-change")
+            yield Static(Text.assemble(Text("track record\n", style="bold underline"),
+                                       record_text(self.facts.record)), id="level-record")
+            yield Static(Text.assemble(warning, recommendation_text(rec)),
+                         id="level-recommendation")
+            yield Input(placeholder="reason (optional, kept in the audit log)",
+                        id="level-reason")
+            yield Label(f"Enter: {verb.lower()} · Escape: cancel", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
