@@ -26,9 +26,16 @@ import re
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.errors import UserError
 from engine.git import run_git
@@ -39,6 +46,9 @@ from engine.spec import parse_spec
 from policies.files import parse_policies
 from policies.stored import save_policies
 from store.db import Database
+
+if TYPE_CHECKING:
+    from engine.runner import Engine
 
 #: Who the policy audit rows name as the author of the demo's policies.
 DEMO_USER = "andon-demo"
@@ -257,43 +267,24 @@ def _toml_str(value: str) -> str:
     return f'"{escaped}"'
 
 
-class DemoLoop:
-    """A minimal engine for the demo until `engine.runner` exists: worker threads that
-    claim queued runs and take each through the pipeline. Waiting runs keep a thread."""
+def scaled_cron(time_scale: float) -> Callable[[str], BaseTrigger]:
+    """A trigger factory for `engine.runner.Engine(cron_trigger=...)` that shrinks a cron
+    schedule's period by `time_scale`: "*/1 * * * *" at 0.05 fires every 3 seconds.
+    Only for the demo's fast mode (tests); a real factory keeps real cron."""
 
-    def __init__(self, home: Home, workers: int | None = None) -> None:
-        import threading
+    def trigger(expression: str) -> BaseTrigger:
+        cron = CronTrigger.from_crontab(expression, timezone=UTC)
+        first = cron.get_next_fire_time(None, datetime.now(UTC))
+        second = cron.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+        period = (second - first).total_seconds() if first and second else 60.0
+        return IntervalTrigger(seconds=max(period * time_scale, 0.5), timezone=UTC)
 
-        self.home = home
-        self.workers = workers or int(home.engine_setting("concurrency", 2))
-        self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
+    return trigger
 
-    def start(self) -> DemoLoop:
-        import threading
 
-        for n in range(self.workers):
-            thread = threading.Thread(target=self._work, name=f"demo-worker-{n}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
-        return self
+def start_engine(home: Home, db: Database, *, time_scale: float = 1.0) -> Engine:
+    """The demo's engine in this process (the same engine `andon serve` runs)."""
+    from engine.runner import EmbeddedEngine
 
-    def _work(self) -> None:
-        from engine.pipeline import Pipeline
-        from engine.queue import claim_next
-
-        db = self.home.open()
-        try:
-            while not self.stopping.is_set():
-                run = claim_next(db)
-                if run is None:
-                    self.stopping.wait(0.2)
-                    continue
-                Pipeline(self.home, db, run.id or 0).execute()
-        finally:
-            db.close()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout / max(len(self.threads), 1))
+    cron = scaled_cron(time_scale) if time_scale != 1.0 else None
+    return EmbeddedEngine(home, db, cron_trigger=cron).start()

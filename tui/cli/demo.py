@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from engine import demo as demo_factory
-from engine.errors import UserError
 from engine.home import Home
+from engine.lock import EngineRunning
+from store import models as m
 from store import queries as q
+from store.db import Database
 from tui.cli.app import JsonOpt, app, console, emit
 
 
@@ -27,12 +32,12 @@ def demo(
              "(needs ANTHROPIC_API_KEY)."),
     headless: float = typer.Option(
         None, "--headless", metavar="SECONDS",
-        help="No control room: run the engine for SECONDS, print the runs and exit "
-             "(0: only build the factory)."),
+        help="No control room: run the engine for SECONDS (or until Ctrl-C / SIGTERM), "
+             "print the runs and exit. 0: only build the factory."),
     time_scale: float = typer.Option(
         1.0, "--time-scale", min=0.001,
-        help="Multiply the scripted model's delays (tests use 0.05 to run the first "
-             "minute in seconds)."),
+        help="Shrink the scripted model's delays and the recurring schedule by this "
+             "factor (tests use 0.05 to run the first minute in seconds)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """A demo factory: sample repository, four policies, six specs, one control room."""
@@ -49,15 +54,10 @@ def demo(
         if not as_json:
             _tell(built)
     if headless is None:
-        _control_room(home)
+        _control_room(home, time_scale)
         return
-    if headless > 0:
-        loop = demo_factory.DemoLoop(home).start()
-        try:
-            time.sleep(headless)
-        finally:
-            loop.stop()
-    _summary(home, built, as_json)
+    runs = _run_headless(home, headless, time_scale) if headless > 0 else _runs(home)
+    _summary(home, built, runs, as_json)
 
 
 def _tell(built: demo_factory.DemoFactory) -> None:
@@ -71,30 +71,64 @@ def _tell(built: demo_factory.DemoFactory) -> None:
     console.print(f"reopen it later with: andon --home {built.home.root}")
 
 
-def _control_room(home: Home) -> None:
+def _control_room(home: Home, time_scale: float) -> None:
     from tui.app import AndonApp
 
     db = home.open()
-    loop = demo_factory.DemoLoop(home).start()
     try:
-        AndonApp(home, db).run()
+        with _engine(home, db, time_scale):
+            AndonApp(home, db).run()
     finally:
-        loop.stop()
         db.close()
 
 
-def _summary(home: Home, built: demo_factory.DemoFactory | None, as_json: bool) -> None:
-    if not home.exists():
-        raise UserError(f"no factory at {home.root}")
+@contextmanager
+def _engine(home: Home, db: Database, time_scale: float) -> Iterator[None]:
+    """The demo's engine in this process, unless one already runs for this home (a
+    daemon: then the control room shows its work)."""
+    try:
+        engine = demo_factory.start_engine(home, db, time_scale=time_scale)
+    except EngineRunning as exc:
+        console.print(f"{exc}: the control room shows its work")
+        yield
+        return
+    try:
+        yield
+    finally:
+        engine.stop(timeout=5)
+
+
+def _run_headless(home: Home, seconds: float, time_scale: float) -> list[m.Run]:
+    """Run the engine for `seconds` (SIGTERM or Ctrl-C end it sooner); the runs as they
+    stood before the engine stopped (stopping interrupts the runs still waiting)."""
+    done = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: done.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     db = home.open()
     try:
-        runs = list(reversed(q.list_runs(db, limit=200)))
+        with _engine(home, db, time_scale):
+            done.wait(seconds)
+            return _runs(home)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        db.close()
+
+
+def _runs(home: Home) -> list[m.Run]:
+    db = home.open()
+    try:
+        return list(reversed(q.list_runs(db, limit=200)))
     finally:
         db.close()
+
+
+def _summary(home: Home, built: demo_factory.DemoFactory | None, runs: list[m.Run],
+             as_json: bool) -> None:
     data = {
         "home": str(home.root),
-        "repo": str(built.repo) if built else str(home.root / demo_factory.REPO_KEY),
-        "model": built.model if built else None,
+        "repo": str(home.root / demo_factory.REPO_KEY),
+        "model": built.model if built else home.engine_setting("provider", None),
         "specs": {k: str(v) for k, v in built.specs.items()} if built else {},
         "runs": [{"id": r.id, "title": r.title, "category": r.category, "level": r.level,
                   "status": r.status, "stage": r.stage, "attempt": r.attempt,
