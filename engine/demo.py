@@ -133,6 +133,7 @@ def build_demo(root: Path | str, *, model: str = "scripted", time_scale: float =
                 "allow that (allow_unsandboxed = true); a real factory should not."
             )
         write_specs(demo, python or sys.executable, time_scale)
+        copy_scenarios(home)
         (root / MARKER).write_text(describe(demo), encoding="utf-8")
         if queue:
             queue_specs(db, demo)
@@ -232,6 +233,18 @@ def write_specs(demo: DemoFactory, python: str, time_scale: float) -> None:
             (folder / f"{name}.script.yaml").write_text(
                 demo_script_text(name, python=python, time_scale=time_scale), encoding="utf-8")
         demo.specs[name] = path
+
+
+def copy_scenarios(home: Home) -> None:
+    """The holdout scenarios into `<home>/scenarios/<name>/`, executable, private."""
+    source = data_dir() / "scenarios"
+    for item in sorted(source.rglob("*")):
+        if item.is_dir() or "__pycache__" in item.parts:
+            continue
+        target = home.scenarios / item.relative_to(source)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.write_bytes(item.read_bytes())
+        target.chmod(0o700)
 
 
 def queue_specs(db: Database, demo: DemoFactory) -> None:

@@ -69,6 +69,10 @@ def test_build_only_makes_a_complete_demo_home(tmp_path: Path) -> None:
         assert spec.script_path is not None and spec.script_path.exists()
         assert "{python}" not in spec.script_path.read_text()
     assert parse_spec(root / "specs" / "status-page.md").front.schedule == "*/1 * * * *"
+    # Holdout scenarios in the home, outside the repository the agent works in.
+    scenario = root / "scenarios" / "readme-truncate" / "documented.sh"
+    assert os.access(scenario, os.X_OK)
+    assert not list(repo.rglob("documented.sh"))
 
     # Policies for the four lines, audited as the demo's.
     home = Home(root)
