@@ -1,0 +1,245 @@
+"""Specs and queue: known specs, the queue of active runs, schedules; submit a spec by
+path, requeue a spec, cancel a run.
+
+Submitting goes through `engine.queue.submit` (a spec that does not parse queues
+nothing and shows its SpecError); requeue through `engine.queue.enqueue`; cancel through
+`tui.actions.cancel` (a queued run is cancelled at once, a started one is asked to stop
+at its next step). Store work runs in thread workers that post messages back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import case
+from sqlmodel import col, select
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from engine.errors import NotFound, UserError
+from engine.queue import enqueue
+from policies.stored import current_user
+from store import models as m
+from store.clock import utcnow
+from store.db import Database
+from tui.widgets.spec_confirm import SpecConfirmScreen
+from tui.widgets.spec_submit import SpecSubmitScreen
+from tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
+
+POLL_SECONDS = 0.5
+MAX_ROWS = 500
+
+
+def next_fire(schedule: str | None, now: datetime) -> datetime | None:
+    """When a cron schedule (UTC) fires next after `now`; None if it does not parse."""
+    if not schedule:
+        return None
+    try:
+        return CronTrigger.from_crontab(schedule, timezone="UTC").get_next_fire_time(None, now)
+    except ValueError:
+        return None
+
+
+class SpecsLoaded(Message):
+    def __init__(self, specs: list[m.Spec], queue: list[m.Run],
+                 schedules: list[tuple[m.Spec, datetime | None]], now: datetime) -> None:
+        self.specs = specs
+        self.queue = queue
+        self.schedules = schedules
+        self.now = now
+        super().__init__()
+
+
+class SpecActionDone(Message):
+    def __init__(self, text: str, show_queue: bool = False) -> None:
+        self.text = text
+        self.show_queue = show_queue
+        super().__init__()
+
+
+def load_specs(db: Database, now: datetime) -> SpecsLoaded:
+    """Known specs (newest first), active runs (running ones, then the queue in the order
+    the engine claims it), and scheduled specs with their next firing."""
+    queued_last = case((col(m.Run.status) == m.QUEUED, 1), else_=0)
+    with db.read() as s:
+        specs = list(s.exec(select(m.Spec).order_by(col(m.Spec.id).desc())
+                            .limit(MAX_ROWS)).all())
+        queue = list(s.exec(select(m.Run).where(col(m.Run.status).in_(m.ACTIVE_STATUSES))
+                            .order_by(queued_last, col(m.Run.priority).desc(),
+                                      col(m.Run.id)).limit(MAX_ROWS)).all())
+        scheduled = list(s.exec(select(m.Spec).where(col(m.Spec.schedule).is_not(None),
+                                                     col(m.Spec.active).is_(True))
+                                .order_by(col(m.Spec.id))).all())
+    return SpecsLoaded(specs, queue, [(spec, next_fire(spec.schedule, now))
+                                      for spec in scheduled], now)
+
+
+def requeue(db: Database, spec_id: int) -> m.Run:
+    with db.read() as s:
+        spec = s.get(m.Spec, spec_id)
+    if spec is None:
+        raise NotFound(f"no spec {spec_id}")
+    return enqueue(db, spec, reason=f"requeued by {current_user()}")
+
+
+def failure_text(error: BaseException | None) -> str:
+    if isinstance(error, UserError | ValueError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class SpecsScreen(Screen[None]):
+    SUB_TITLE = "specs & queue"
+    BINDINGS = [
+        Binding("n", "submit", "Submit", tooltip="Validate a spec file and queue a run"),
+        Binding("e", "requeue", "Requeue", tooltip="Queue the selected spec again"),
+        Binding("x", "cancel_run", "Cancel run", tooltip="Cancel the selected run"),
+        Binding("1", "show_tab('specs-tab')", "Specs", show=False),
+        Binding("2", "show_tab('queue-tab')", "Queue", show=False),
+        Binding("3", "show_tab('schedules-tab')", "Schedules", show=False),
+        Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
+    ]
+
+    def __init__(self, db: Database, *, base: Path | None = None,
+                 clock: Callable[[], datetime] = utcnow, poll: bool = True) -> None:
+        super().__init__()
+        self.db = db
+        self.base = base
+        self.clock = clock
+        self.poll = poll
+        self.runs: dict[int, m.Run] = {}
+        self._seen_version: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="specs-tab"):
+            with TabPane("Specs [1]", id="specs-tab"):
+                yield SpecTable(id="spec-list")
+            with TabPane("Queue [2]", id="queue-tab"):
+                yield QueueTable(id="queue-list")
+            with TabPane("Schedules [3]", id="schedules-tab"):
+                yield ScheduleTable(id="schedule-list")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        if self.poll:
+            self.set_interval(POLL_SECONDS, self._poll)
+
+    # -- loading ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self._seen_version = None
+        self._load()
+
+    def _poll(self) -> None:
+        if self.is_current:
+            self._load()
+
+    @work(thread=True, exclusive=True, group="specs-load", exit_on_error=False)
+    def _load(self) -> None:
+        version = self.db.data_version()
+        if version == self._seen_version:
+            return
+        self._seen_version = version
+        self.post_message(load_specs(self.db, self.clock()))
+
+    def on_specs_loaded(self, message: SpecsLoaded) -> None:
+        self.runs = {run.id or 0: run for run in message.queue}
+        self.query_one(SpecTable).show_specs(message.specs)
+        self.query_one(QueueTable).show_runs(message.queue, message.now)
+        self.query_one(ScheduleTable).show_schedules(message.schedules)
+        tabs = self.query_one(TabbedContent)
+        tabs.get_tab("queue-tab").label = f"Queue ({len(message.queue)}) [2]"
+
+    # -- actions ---------------------------------------------------------------------
+
+    @property
+    def tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        table = {"specs-tab": SpecTable, "queue-tab": QueueTable,
+                 "schedules-tab": ScheduleTable}[tab]
+        self.query_one(table).focus()
+
+    def action_submit(self) -> None:
+        def submitted(run: m.Run | None) -> None:
+            if run is not None:
+                self.post_message(SpecActionDone(
+                    f"Queued run {run.id}: {run.title} [{run.category}]", show_queue=True))
+
+        self.app.push_screen(SpecSubmitScreen(self.db, self.base), submitted)
+
+    def action_requeue(self) -> None:
+        spec_id: int | None
+        if self.tab == "queue-tab":
+            run_id = self.query_one(QueueTable).selected_id()
+            run = self.runs.get(run_id) if run_id is not None else None
+            spec_id = run.spec_id if run else None
+        elif self.tab == "schedules-tab":
+            spec_id = self.query_one(ScheduleTable).selected_id()
+        else:
+            spec_id = self.query_one(SpecTable).selected_id()
+        if spec_id is None:
+            self.notify("Select a spec (or a run of it) to requeue.", severity="warning")
+            return
+        self._requeue(spec_id)
+
+    @work(thread=True, group="spec-action", exit_on_error=False)
+    def _requeue(self, spec_id: int) -> None:
+        run = requeue(self.db, spec_id)
+        self.post_message(SpecActionDone(f"Queued run {run.id}: {run.title} again.",
+                                         show_queue=True))
+
+    def action_cancel_run(self) -> None:
+        run_id = (self.query_one(QueueTable).selected_id() if self.tab == "queue-tab"
+                  else None)
+        run = self.runs.get(run_id) if run_id is not None else None
+        if run is None:
+            self.notify("Select a run on the Queue tab [2] to cancel it.", severity="warning")
+            return
+        if run.status == m.QUEUED:
+            question = f"Cancel run {run.id} ({run.title})? It has not started: it ends now."
+        else:
+            question = (f"Cancel run {run.id} ({run.title}, {run.status}"
+                        f"{' in ' + run.stage if run.stage else ''})? "
+                        "It stops at its next step and its open gates close.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel(run.id or 0)
+
+        self.app.push_screen(SpecConfirmScreen(question), answered)
+
+    @work(thread=True, group="spec-action", exit_on_error=False)
+    def _cancel(self, run_id: int) -> None:
+        from tui.actions import cancel  # the shell's shared actions (board, run, here)
+
+        text = cancel(self.db, run_id, current_user())
+        self.post_message(SpecActionDone(text[:1].upper() + text[1:] + "."))
+
+    def on_spec_action_done(self, message: SpecActionDone) -> None:
+        self.notify(message.text, markup=False)
+        if message.show_queue:
+            self.action_show_tab("queue-tab")
+        self.reload()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker (a load, requeue or cancel) is reported."""
+        if event.state == WorkerState.ERROR:
+            self.notify(failure_text(event.worker.error), title="Not done",
+                        severity="error", markup=False)
