@@ -1,0 +1,76 @@
+"""The agent's checkpoints: where a conversation stands, so a run resumes without redoing work.
+
+One `store.models.Checkpoint` row per (run, attempt, turn). It is written in the same
+transaction as the turn's usage and recording, right after the model's reply arrives,
+with phase "tools"; then updated after every tool call completes (its tool_result is
+kept in `results`), and once all are done the tool results join `messages` and the
+phase becomes "model" (the next thing to do is ask the model). A finished conversation
+is phase "ended" with the result's status and reason.
+
+So after a crash, `latest(db, run_id, attempt)` says exactly what is left: in phase
+"tools" the calls whose id is in `results` are not run again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from store import models as m
+from store.db import Database
+
+MODEL = "model"  # the next step is a model request
+TOOLS = "tools"  # the last message is the model's; its tool calls are being run
+ENDED = "ended"  # the conversation is over (status/reason say how)
+
+
+@dataclass
+class AgentState:
+    attempt: int
+    turn: int  # the run's model turns so far (the numbering of Usage/Exchange rows)
+    messages: list[dict[str, Any]]
+    phase: str = MODEL
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # tool_use_id -> block
+    stop_reason: str | None = None  # of the model's last reply (max_tokens: last call cut)
+    status: str | None = None
+    reason: str = ""
+    elapsed: float = 0.0  # agent working seconds for the run, across attempts
+    calls: list[str] = field(default_factory=list)  # loop-guard history
+
+    def to_state(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("attempt", "turn", "messages"):
+            data.pop(key)
+        return data
+
+    @classmethod
+    def from_row(cls, row: m.Checkpoint) -> AgentState:
+        state = dict(row.state or {})
+        known = {"phase", "results", "stop_reason", "status", "reason", "elapsed", "calls"}
+        return cls(attempt=row.attempt, turn=row.turn, messages=list(row.messages or []),
+                   **{k: v for k, v in state.items() if k in known})
+
+
+def latest(db: Database, run_id: int, attempt: int | None = None) -> AgentState | None:
+    """The newest checkpoint of the run (of one attempt when given), or None."""
+    with db.read() as s:
+        query = select(m.Checkpoint).where(m.Checkpoint.run_id == run_id)
+        if attempt is not None:
+            query = query.where(m.Checkpoint.attempt == attempt)
+        row = s.exec(query.order_by(col(m.Checkpoint.turn).desc(),
+                                    col(m.Checkpoint.id).desc()).limit(1)).first()
+        return AgentState.from_row(row) if row is not None else None
+
+
+def save(session: Session, run_id: int, state: AgentState) -> None:
+    """Insert or update the checkpoint row of (run, attempt, turn) inside a write session."""
+    row = session.exec(select(m.Checkpoint).where(
+        m.Checkpoint.run_id == run_id, m.Checkpoint.attempt == state.attempt,
+        m.Checkpoint.turn == state.turn)).first()
+    if row is None:
+        row = m.Checkpoint(run_id=run_id, attempt=state.attempt, turn=state.turn)
+    row.messages = list(state.messages)
+    row.state = state.to_state()
+    session.add(row)
