@@ -38,6 +38,9 @@ def demo(
         1.0, "--time-scale", min=0.001,
         help="Shrink the scripted model's delays and the recurring schedule by this "
              "factor (tests use 0.05 to run the first minute in seconds)."),
+    screenshot: str = typer.Option(
+        None, "--screenshot", metavar="FILE.svg", hidden=True,
+        help="With --headless: before stopping, save an SVG of the board (docs/board.svg)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """A demo factory: sample repository, four policies, six specs, one control room."""
@@ -56,7 +59,8 @@ def demo(
     if headless is None:
         _control_room(home, time_scale)
         return
-    runs = _run_headless(home, headless, time_scale) if headless > 0 else _runs(home)
+    runs = (_run_headless(home, headless, time_scale, screenshot) if headless > 0
+            else _runs(home))
     _summary(home, built, runs, as_json)
 
 
@@ -98,7 +102,8 @@ def _engine(home: Home, db: Database, time_scale: float) -> Iterator[None]:
         engine.stop(timeout=5)
 
 
-def _run_headless(home: Home, seconds: float, time_scale: float) -> list[m.Run]:
+def _run_headless(home: Home, seconds: float, time_scale: float,
+                  screenshot: str | None = None) -> list[m.Run]:
     """Run the engine for `seconds` (SIGTERM or Ctrl-C end it sooner); the runs as they
     stood before the engine stopped (stopping interrupts the runs still waiting)."""
     done = threading.Event()
@@ -108,11 +113,30 @@ def _run_headless(home: Home, seconds: float, time_scale: float) -> list[m.Run]:
     try:
         with _engine(home, db, time_scale):
             done.wait(seconds)
+            if screenshot:
+                _screenshot(home, db, Path(screenshot))
             return _runs(home)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         db.close()
+
+
+def _screenshot(home: Home, db: Database, path: Path, size: tuple[int, int] = (110, 32),
+                ) -> None:
+    """The board as an SVG, the way a person would see it in a terminal of `size`."""
+    import asyncio
+
+    from tui.app import AndonApp
+
+    async def shoot() -> str:
+        app = AndonApp(home, db)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause(1.0)
+            return app.export_screenshot(title="andon")
+
+    path.write_text(asyncio.run(shoot()), encoding="utf-8")
+    console.print(f"board saved to {path}")
 
 
 def _runs(home: Home) -> list[m.Run]:
