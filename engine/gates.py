@@ -11,7 +11,8 @@ polls the store cheaply (`Database.data_version`), so a decision written by any 
 meanwhile a cancel voids the gate and an engine stop leaves it open for the resumed run.
 
 Decisions (`decide_gate`): approve; reject (a comment is required); revise (review and
-escalation gates only: the change goes back to implement with the comment as feedback).
+escalation gates: the change goes back to implement with the comment as feedback; also
+plan gates: the plan is rewritten, and conflict gates: the agent resolves the conflict).
 Only the category's approvers may decide (anyone when the list is empty). Every
 decision is kept on the gate row (who, when, comment) and as a ``gate.decided`` event.
 
@@ -51,8 +52,10 @@ from store.clock import as_utc, utcnow
 from store.db import Database
 
 KINDS = ("action", "plan", "review", "escalation", "budget", "post-merge", "conflict")
-#: Gates a person may send back to implement with a comment.
-REVISABLE = frozenset({"review", "escalation"})
+#: Gates a person may answer with "revise" and a comment: a review or an escalation goes
+#: back to implement with the comment as feedback, a plan is rewritten, a merge conflict
+#: goes back to the agent to resolve.
+REVISABLE = frozenset({"review", "escalation", "plan", "conflict"})
 #: Gates that tell a person something; the run does not wait on them.
 NOTICES = frozenset({"post-merge"})
 
@@ -245,7 +248,7 @@ def check_approver(policy: Policy, user: str) -> None:
 def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = None,
                 user: str | None = None) -> m.Gate:
     """A person's decision on an open gate: "approve", "reject" (comment required) or
-    "revise" (review and escalation gates only; comment required). Raises UserError
+    "revise" (`REVISABLE` gates only; comment required). Raises UserError
     with a message for the person when the decision is not allowed."""
     status = _VERDICTS.get((verdict or "").strip().lower())
     if status is None:
@@ -267,8 +270,9 @@ def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = 
                             f"(--comment \"...\"): the agent or the run is told it")
         if status == m.REVISED:
             if gate.kind not in REVISABLE:
-                raise UserError(f"gate {gate_id} is a {gate.kind} gate: only review gates "
-                                f"can go back for revision (approve or reject it)")
+                raise UserError(f"gate {gate_id} is {_a(gate.kind)} gate: only review, "
+                                f"plan and conflict gates go back for revision (approve "
+                                f"or reject it)")
             if not text:
                 raise UserError(f"revising gate {gate_id} needs a comment: what should "
                                 f"change (--comment \"...\")")
@@ -289,6 +293,10 @@ def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = 
                             "by": who, "comment": text or None}))
         s.flush()
         return gate
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
 
 
 def _other_open(s: Session, gate: m.Gate) -> bool:

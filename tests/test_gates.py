@@ -196,10 +196,10 @@ def test_deciding_twice_or_an_unknown_gate_is_a_clear_error(db: Database) -> Non
         decide_gate(db, gate.id or 0, "maybe", user="alice")
 
 
-def test_only_review_gates_go_back_for_revision(db: Database) -> None:
+def test_actions_cannot_be_revised_but_reviews_can(db: Database) -> None:
     run_id = make_run(db)
     action = open_gate(db, run_id, "action", "run: make", {"command": "make"})
-    with pytest.raises(UserError, match="is a action gate: only review gates"):
+    with pytest.raises(UserError, match="is an action gate: only review, plan and conflict"):
         decide_gate(db, action.id or 0, "revise", "use ninja", user="alice")
     decide_gate(db, action.id or 0, "approve", user="alice")
 
