@@ -74,9 +74,42 @@ def run_pipeline(home: Home, db: Database, run_id: int, control: RunControl) -> 
     return Pipeline(home, db, run_id).execute()
 
 
-def crontab(expression: str) -> BaseTrigger:
-    """A spec's `schedule:` as a trigger: five-field cron, in UTC."""
-    return CronTrigger.from_crontab(expression, timezone=UTC)
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _cron_days(field_: str) -> str:
+    """Standard cron numbers the days of the week 0-7 from Sunday (0 and 7 both Sunday);
+    APScheduler 3.x numbers them from Monday. Numbers become day names, which mean the
+    same to both; names and `*` pass through."""
+    parts = []
+    for part in field_.split(","):
+        body, _, step_text = part.partition("/")
+        if not any(ch.isdigit() for ch in body) and not (body == "*" and step_text):
+            parts.append(part)
+            continue
+        if body == "*":
+            first, last = 0, 6
+        elif "-" in body:
+            a, _, b = body.partition("-")
+            first, last = int(a), int(b)
+        else:
+            first = last = int(body)
+        step = int(step_text) if step_text else 1
+        if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last and step > 0):
+            raise ValueError(f"day of week {part!r} is out of range (0-7, Sunday is 0 or 7)")
+        parts.extend(_CRON_DAYS[day] for day in range(first, last + 1, step))
+    return ",".join(dict.fromkeys(parts))
+
+
+def crontab(expression: str, timezone: Any = UTC) -> BaseTrigger:
+    """A spec's `schedule:` as a trigger: five-field cron (minute hour day month weekday)
+    with standard weekday numbers, in `timezone` (UTC unless [engine] timezone says)."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=_cron_days(weekday), timezone=timezone)
 
 
 def _number(config: dict[str, Any], key: str, default: float, *, minimum: float = 0.0
@@ -86,6 +119,17 @@ def _number(config: dict[str, Any], key: str, default: float, *, minimum: float 
         raise UserError(f"andon.toml: [engine] {key} must be a number >= {minimum:g} "
                         f"(got {value!r})")
     return float(value)
+
+
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UserError(f"andon.toml: [engine] timezone {value!r} is not a known time "
+                        "zone (e.g. \"UTC\", \"Europe/Berlin\")") from exc
+    return str(value)
 
 
 @dataclass
@@ -103,6 +147,7 @@ class EngineSettings:
     drain_timeout: float = 30.0
     stale_after: float = 300.0
     max_resumes: int = 3
+    timezone: str = "UTC"
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> EngineSettings:
@@ -131,6 +176,7 @@ class EngineSettings:
             drain_timeout=_number(section, "drain_timeout", d.drain_timeout),
             stale_after=_number(section, "stale_after", d.stale_after, minimum=1),
             max_resumes=int(_number(section, "max_resumes", d.max_resumes)),
+            timezone=_timezone(section.get("timezone", d.timezone)),
         )
 
 
@@ -189,7 +235,7 @@ class Engine:
         self.mode = mode
         self.owner = owner_id()
         self.execute = executor or run_pipeline
-        self.cron_trigger = cron_trigger or crontab
+        self.cron_trigger = cron_trigger or self._crontab
         self._fixed_settings = settings is not None
         self.settings = settings or EngineSettings.from_config(home.config)
         self.hooks = HookConfig.from_config(home.config)
@@ -676,6 +722,11 @@ class Engine:
         if run_id is not None:
             self.dispatch()
         return run_id
+
+    def _crontab(self, expression: str) -> BaseTrigger:
+        from zoneinfo import ZoneInfo
+
+        return crontab(expression, ZoneInfo(self.settings.timezone))
 
     # -- introspection -------------------------------------------------------------------
 
