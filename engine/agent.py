@@ -185,7 +185,7 @@ class Agent:
                 breach = self.budget.check(self._spend_now())
                 if breach is not None:
                     self._save(state)
-                    self.log.event("agent.budget", breach.reason, kind=breach.kind)
+                    self.log.event("agent.budget", breach.reason, budget=breach.kind)
                     return self._result(BUDGET, breach.reason, breach=breach)
                 try:
                     result = self._turn(state)

@@ -52,8 +52,8 @@ class Breach:
             text = f"token budget spent: {int(used):,} of {int(limit):,} tokens used"
             return text + (f" ({int(over):,} over)" if over else "")
         if self.kind == "usd":
-            text = f"dollar budget spent: ${used:.2f} of ${limit:.2f}"
-            return text + (f" (${over:.2f} over)" if over >= 0.005 else "")
+            text = f"dollar budget spent: {_usd(used)} of {_usd(limit)}"
+            return text + (f" ({_usd(over)} over)" if over > 0 else "")
         text = f"time budget spent: {used:.1f} of {limit:g} minutes"
         return text + (f" ({over:.1f} over)" if over >= 0.05 else "")
 
@@ -106,6 +106,10 @@ class Budget:
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in KINDS if getattr(self, k) is not None}
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
 
 
 def _value(source: Any, kind: str) -> float | None:
