@@ -12,7 +12,7 @@ serves the recorded messages back to the agent loop (engine.replay).
 Redaction replaces with ``[REDACTED]``: anything shaped like an Anthropic key
 (``sk-ant-...``), the values of environment variables the tool-environment scrubber
 treats as secrets (engine.envscrub.is_secret; values of 8 characters or more), and any
-extra values the caller names (the client's own API key).
+extra values the caller names (the client's own API key, when it is a real one).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from engine.envscrub import is_secret
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_CHARS = 8
+MIN_KEY_CHARS = 16  # a client's api_key shorter than this is a placeholder ("scripted")
 KEY_PATTERN = r"sk-ant-[A-Za-z0-9_\-]{4,}"
 
 
@@ -35,7 +36,7 @@ class Redactor:
         env = os.environ if env is None else env
         values = {v for k, v in env.items()
                   if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS and is_secret(k, v)}
-        values.update(v for v in extra if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS)
+        values.update(v for v in extra if isinstance(v, str) and len(v) >= MIN_KEY_CHARS)
         # Longest first, so a secret that contains another is replaced whole.
         parts = [re.escape(v) for v in sorted(values, key=len, reverse=True)]
         parts.append(KEY_PATTERN)
