@@ -222,18 +222,17 @@ async def test_a_gate_decided_elsewhere_leaves_the_inbox(home: Home, db: Databas
 async def test_revise_sends_a_review_back_with_what_should_change(
         home: Home, db: Database) -> None:
     run = add_run(db)
-    plan = add_gate(db, run, "plan", "plan for: Add slugify", {"plan": "x"}, NOW)
+    action = add_gate(db, run, "action", "run: make", {"command": "make"}, NOW)
     review = add_gate(db, run, "review", "review: Add slugify", {"diff": "+x\n"}, NOW)
     app = Host(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_inbox(app, db, pilot, 2)
-        await pilot.press("v")  # the plan gate is first: it cannot be revised
-        await wait_for(lambda: any("only review and escalation" in n
-                                   for n in notifications(app)))
+        await pilot.press("v")  # the action gate is first: it cannot be revised
+        await wait_for(lambda: any("cannot go back for revision" in n for n in notifications(app)))
         assert not isinstance(app.screen, GateCommentScreen)
         await pilot.press("down", "v")
         await wait_for(lambda: isinstance(app.screen, GateCommentScreen))
         await pilot.press(*"name it slug", "enter")
         await wait_for(lambda: gate_row(db, review).status == m.REVISED)
         assert gate_row(db, review).comment == "name it slug"
-        assert gate_row(db, plan).status == m.PENDING
+        assert gate_row(db, action).status == m.PENDING

@@ -73,7 +73,7 @@ class GatesScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     DEFAULT_CSS = """
     GatesScreen #gates-body { layout: vertical; }
-    GatesScreen GateTable { height: 9; }
+    GatesScreen GateTable { height: auto; max-height: 10; }
     GatesScreen GateDetail { height: 1fr; border-top: solid $primary; }
     GatesScreen.-wide #gates-body { layout: horizontal; }
     GatesScreen.-wide GateTable { height: 1fr; width: 2fr; }
@@ -181,8 +181,9 @@ class GatesScreen(Screen[None]):
     def action_revise(self) -> None:
         item = self.selected()
         if item is not None and item.gate.kind not in REVISABLE:
-            self.notify(f"Gate {item.id} is a {item.gate.kind} gate: only review and "
-                        "escalation gates go back for revision.", severity="warning")
+            kinds = ", ".join(sorted(REVISABLE))
+            self.notify(f"Gate {item.id} ({item.gate.kind}) cannot go back for revision: "
+                        f"only {kinds} gates can.", severity="warning", markup=False)
             return
         self._with_comment("revise", m.REVISED)
 

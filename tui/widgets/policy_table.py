@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable
-
 from policies.level import Level
 from policies.policy import Policy
+from tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = ("category", "level", "budget", "daily", "max diff", "tries", "satisf.",
            "plan gate", "protected", "approvers", "on budget", "gate timeout")
@@ -47,27 +46,13 @@ def cells(policy: Policy) -> tuple[str, ...]:
     )
 
 
-class PolicyTable(DataTable[str]):
+class PolicyTable(KeyedTable):
     """Rows keyed by category; the cursor stays on its category across refreshes."""
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for name in COLUMNS:
-            self.add_column(name, key=name)
+    COLUMNS = COLUMNS
 
     def show_policies(self, policies: list[Policy]) -> None:
-        selected = self.selected_category()
-        self.clear()
-        for policy in policies:
-            self.add_row(*cells(policy), key=policy.category)
-        if selected is not None and selected in {k.value for k in self.rows}:
-            self.move_cursor(row=self.get_row_index(selected), animate=False)
+        self.replace_rows([(policy.category, cells(policy)) for policy in policies])
 
     def selected_category(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is off the table
-            return None
+        return self.selected_key()

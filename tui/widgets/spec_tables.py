@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from textual.widgets import DataTable
-
 from store import models as m
 from store.clock import as_utc
 from tui.widgets.gate_detail import format_age
+from tui.widgets.keyed_table import KeyedTable
 
 
 def _cut(text: str, width: int) -> str:
@@ -20,36 +19,6 @@ def _cut(text: str, width: int) -> str:
 def _when(value: datetime | None) -> str:
     when = as_utc(value)
     return f"{when:%Y-%m-%d %H:%M}" if when else "never"
-
-
-class KeyedTable(DataTable[str]):
-    COLUMNS: tuple[str, ...] = ()
-
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for name in self.COLUMNS:
-            self.add_column(name, key=name)
-
-    def replace_rows(self, rows: list[tuple[str, tuple[str, ...]]]) -> None:
-        selected = self.selected_key()
-        self.clear()
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
-        if selected is not None and selected in {k.value for k in self.rows}:
-            self.move_cursor(row=self.get_row_index(selected), animate=False)
-
-    def selected_key(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is off the table
-            return None
-
-    def selected_id(self) -> int | None:
-        key = self.selected_key()
-        return int(key) if key is not None else None
 
 
 class SpecTable(KeyedTable):

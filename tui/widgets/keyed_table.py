@@ -1,0 +1,48 @@
+"""A DataTable whose rows are replaced as a whole and keyed by an id, used by the gates,
+policies, specs and history screens.
+
+Column widths are computed here from the rows given (not left to DataTable's lazy
+auto-width, which can keep widths measured before the rows arrived when a refill
+happens from a worker's message), and the cursor stays on the same key across refills.
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from textual.widgets import DataTable
+
+MAX_WIDTH = 60  # no column grows past this; longer text is cut by the caller or DataTable
+
+
+class KeyedTable(DataTable[str]):
+    COLUMNS: tuple[str, ...] = ()
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def replace_rows(self, rows: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Show exactly these rows (key, cells), in this order."""
+        selected = self.selected_key()
+        self.clear(columns=True)
+        for i, name in enumerate(self.COLUMNS):
+            width = max([cell_len(name), *(cell_len(cells[i]) for _, cells in rows)])
+            self.add_column(name, key=name, width=min(width, MAX_WIDTH))
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if selected is not None and selected in {k.value for k in self.rows}:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
+
+    def selected_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # the cursor is off the table
+            return None
+
+    def selected_id(self) -> int | None:
+        key = self.selected_key()
+        return int(key) if key is not None else None
