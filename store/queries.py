@@ -82,9 +82,9 @@ class CategoryFigures:
     active: dict[str, int] = field(default_factory=dict)  # status -> count
     finished: dict[str, int] = field(default_factory=dict)  # terminal status -> count (window)
     runs_today: int = 0
-    spend_today: float = 0.0
-    unknown_cost_today: int = 0
-    simulated_today: int = 0
+    spend_today: float = 0.0  # real money (models with a price, not scripted)
+    simulated_spend_today: float = 0.0  # the scripted model's priced-as money
+    unknown_cost_today: int = 0  # runs whose cost is unknown (a model with no price)
 
 
 @dataclass
@@ -94,8 +94,8 @@ class BoardFigures:
     merges_today: int
     dark_merges_today: int
     spend_today: float
+    simulated_spend_today: float
     unknown_cost_today: int
-    simulated_today: int
     pending_gates: int
     cord: Any
 
@@ -119,13 +119,15 @@ def board_figures(db: Database, *, today: datetime, window: datetime) -> BoardFi
                 f"SELECT category, status, count(*) FROM runs WHERE created_at >= ? "
                 f"AND status IN ({_in(TERMINAL)}) GROUP BY category, status", (_iso(window),)):
             cat(name).finished[status] = int(n)
-        for name, n, spend, unknown, simulated in conn.exec_driver_sql(
-                "SELECT category, count(*), total(cost_usd), sum(cost_usd IS NULL), "
-                "sum(model = 'scripted') FROM runs WHERE created_at >= ? GROUP BY category",
+        for name, n, spend, simulated, unknown in conn.exec_driver_sql(
+                "SELECT category, count(*), "
+                "total(CASE WHEN model = 'scripted' THEN 0 ELSE cost_usd END), "
+                "total(CASE WHEN model = 'scripted' THEN cost_usd ELSE 0 END), "
+                "sum(cost_usd IS NULL) FROM runs WHERE created_at >= ? GROUP BY category",
                 (_iso(today),)):
             c = cat(name)
             c.runs_today, c.spend_today = int(n), float(spend)
-            c.unknown_cost_today, c.simulated_today = int(unknown or 0), int(simulated or 0)
+            c.simulated_spend_today, c.unknown_cost_today = float(simulated), int(unknown or 0)
         merges, dark = conn.exec_driver_sql(
             "SELECT count(*), total(human_touched = 0) FROM runs WHERE merged_at >= ?",
             (_iso(today),)).one()
@@ -138,8 +140,8 @@ def board_figures(db: Database, *, today: datetime, window: datetime) -> BoardFi
         merges_today=int(merges),
         dark_merges_today=int(dark),
         spend_today=sum(c.spend_today for c in cats.values()),
+        simulated_spend_today=sum(c.simulated_spend_today for c in cats.values()),
         unknown_cost_today=sum(c.unknown_cost_today for c in cats.values()),
-        simulated_today=sum(c.simulated_today for c in cats.values()),
         pending_gates=int(pending),
         cord=cord.value if cord is not None and cord.value else None,
     )

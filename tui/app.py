@@ -1,64 +1,246 @@
-"""The control room: a Textual app over the factory's store."""
+"""The control room: a Textual app over the factory's store.
+
+The app watches `PRAGMA data_version` from a thread worker (a few times a second) and,
+when another connection committed, posts `StoreChanged` to the screens on the current
+stack; each screen reloads what it shows in its own thread worker and updates changed
+cells only. Screens are modes: board (default), gates, policies, specs, history; the
+run screen is pushed on top. All blocking work runs in thread workers that post
+messages back; `worker_failed` is the one place failures are reported.
+
+With no engine running for the home, `andon` starts an embedded one (start_engine=True)
+and stops it on exit; a running daemon is shown in the board's header instead.
+"""
 
 from __future__ import annotations
 
-from textual import work
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.message import Message
-from textual.widgets import Footer, Header
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from engine.errors import UserError
 from engine.home import Home
-from store import models as m
-from store import queries as q
 from store.db import Database
-from tui.widgets.runs_table import RunsTable
+from tui.commands import ActionCommands, PaletteCommand, RunCommands
+from tui.data import Clock, EngineMode, clock_from_env
+from tui.messages import ActionDone, StoreChanged
+from tui.screens.board import FILTER_NAMES, BoardScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.text_prompt import TextPrompt
+
+log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
+THEME_ENV = "ANDON_THEME"
 
-
-class RunsLoaded(Message):
-    def __init__(self, runs: list[m.Run]) -> None:
-        self.runs = runs
-        super().__init__()
+#: (mode, key, title): the screens a person moves between. A mode shows in the footer
+#: and palette once it is registered with `add_mode` in `AndonApp._register_modes`.
+NAVIGATION = [
+    ("board", "b", "Board"),
+    ("gates", "g", "Gates"),
+    ("policies", "p", "Policies"),
+    ("specs", "s", "Specs & queue"),
+    ("history", "h", "History"),
+]
 
 
 class AndonApp(App[None]):
     TITLE = "Andon"
     SUB_TITLE = "control room"
+    CSS_PATH = "app.tcss"
+    DEFAULT_MODE = "board"
+    COMMANDS = App.COMMANDS | {ActionCommands, RunCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit", priority=True),
-        Binding("r", "refresh", "Refresh"),
+        Binding("q", "quit", "Quit", tooltip="Leave the control room"),
+        Binding("question_mark", "help", "Help", key_display="?",
+                tooltip="Keys of this screen and the legend"),
+        *[Binding(key, f"show('{mode}')", title, show=mode != "board",
+                  tooltip=f"Go to {title.lower()}") for mode, key, title in NAVIGATION],
+        Binding("C", "cord", "Cord", tooltip="Pull or release the andon cord"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the store again"),
     ]
 
-    def __init__(self, home: Home, db: Database) -> None:
+    def __init__(self, home: Home, db: Database, *, clock: Clock | None = None,
+                 start_engine: bool = False, poll_seconds: float = POLL_SECONDS) -> None:
         super().__init__()
         self.home = home
         self.db = db
-        self._seen_version: int | None = None
+        self.clock: Callable[[], datetime] = clock or clock_from_env()
+        self.poll_seconds = poll_seconds
+        self.store_version: int | None = None
+        self.start_engine = start_engine
+        self.engine: Any = None  # the embedded engine this app started, if any
+        self._mode = EngineMode("off")
+        self._register_modes()
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield RunsTable(id="runs")
-        yield Footer()
+    def _register_modes(self) -> None:
+        """Each screen a person moves between, as a mode (one line per screen)."""
+        from tui.screens.gates import GatesScreen
+
+        self.add_mode("board", BoardScreen)
+        self.add_mode("gates", lambda: GatesScreen(self.db, clock=self.clock))
+
+    # -- life cycle ------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.action_refresh()
-        self.set_interval(POLL_SECONDS, self._poll)
+        theme = os.environ.get(THEME_ENV)
+        if theme:
+            self.theme = theme
+        self.store_version = self.db.data_version()
+        self.set_interval(self.poll_seconds, self._watch_store)
+        if self.start_engine:
+            self._start_engine()
 
-    def _poll(self) -> None:
-        self._check_store()
-
-    @work(thread=True, exclusive=True, group="store")
-    def _check_store(self) -> None:
+    @work(thread=True, exclusive=True, group="store-watch", exit_on_error=False)
+    def _watch_store(self) -> None:
         version = self.db.data_version()
-        if version != self._seen_version:
-            self._seen_version = version
-            self.post_message(RunsLoaded(q.list_runs(self.db, limit=200)))
+        if version != self.store_version:
+            self.call_from_thread(self._store_changed, version)
+
+    def _store_changed(self, version: int) -> None:
+        self.store_version = version
+        for screen in self.screen_stack:
+            screen.post_message(StoreChanged(version))
 
     def action_refresh(self) -> None:
-        self._seen_version = None
-        self._check_store()
+        self._store_changed(self.db.data_version())
 
-    def on_runs_loaded(self, message: RunsLoaded) -> None:
-        self.query_one(RunsTable).show_runs(message.runs)
+    @work(thread=True, group="engine", exit_on_error=False)
+    def _start_engine(self) -> None:
+        from engine.lock import EngineRunning
+        from engine.runner import EmbeddedEngine
+
+        engine = EmbeddedEngine(self.home, self.db)
+        try:
+            engine.start()
+        except EngineRunning:
+            return  # a daemon (or another control room) runs this home: show its work
+        self.engine = engine
+
+    def stop_engine(self) -> None:
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.stop(timeout=5)
+
+    async def action_quit(self) -> None:
+        self.stop_engine()
+        self.exit()
+
+    def engine_mode(self) -> EngineMode:
+        """What executes runs for this home (called from the board's worker thread)."""
+        try:
+            from engine.daemon import running_daemon
+        except ImportError:  # pragma: no cover - the engine layer always has it now
+            return EngineMode("off")
+        info = running_daemon(self.home)
+        if info is None:
+            return EngineMode("off", "runs wait in the queue")
+        mode = "embedded" if info.mode == "embedded" else "daemon"
+        mine = self.engine is not None and mode == "embedded"
+        return EngineMode(mode, "in this window" if mine else f"pid {info.pid}")
+
+    # -- failures --------------------------------------------------------------------
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        """The one place a failed worker is reported: a person's mistake (UserError)
+        plainly, anything else with its type, and logged."""
+        error = worker.error
+        if isinstance(error, UserError):
+            self.notify(str(error), title="Not done", severity="warning", markup=False)
+            return
+        log.error("worker %s failed", worker.name, exc_info=error)
+        self.notify(f"{type(error).__name__}: {error}", title=f"{worker.name} failed",
+                    severity="error", markup=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker)
+
+    # -- moving around ---------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show" and parameters:
+            return str(parameters[0]) in self._modes
+        return True
+
+    def action_show(self, mode: str) -> None:
+        if mode not in self._modes:
+            self.notify(f"The {mode} screen is not available yet.", severity="warning")
+            return
+        if mode == self.current_mode and mode == "board":
+            while len(self.screen_stack) > 1:  # b on a run screen: back to the board
+                self.pop_screen()
+            return
+        self.switch_mode(mode)
+
+    def open_run(self, run_id: int, *, replace: bool = False) -> None:
+        from tui.screens.run import RunScreen
+
+        if replace and isinstance(self.screen, RunScreen):
+            self.switch_screen(RunScreen(run_id))
+        else:
+            self.push_screen(RunScreen(run_id))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    # -- the cord --------------------------------------------------------------------
+
+    def action_cord(self) -> None:
+        from engine.cord import cord_pulled
+
+        if cord_pulled(self.db):
+            self._release_cord()
+            return
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self._pull_cord(reason)
+
+        self.push_screen(TextPrompt("Pull the andon cord: nothing new starts and running "
+                                    "runs hold at their next step. Why?", "reason"),
+                         answered)
+
+    @work(thread=True, group="cord", exit_on_error=False)
+    def _pull_cord(self, reason: str) -> None:
+        from tui.actions import pull_cord
+
+        self.post_message(ActionDone(pull_cord(self.db, reason)))
+
+    @work(thread=True, group="cord", exit_on_error=False)
+    def _release_cord(self) -> None:
+        from tui.actions import release_cord
+
+        self.post_message(ActionDone(release_cord(self.db)))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.notify(message.text, markup=False)
+
+    # -- the palette -----------------------------------------------------------------
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        out = [PaletteCommand(f"Go to {title.lower()}", f"key {key}",
+                              lambda m=mode: self.action_show(m))
+               for mode, key, title in NAVIGATION if mode in self._modes]
+        out += [
+            PaletteCommand("Pull or release the andon cord", "key C: stops or restarts "
+                           "the line", self.action_cord),
+            PaletteCommand("Help: keys and legend", "key ?", self.action_help),
+            PaletteCommand("Refresh from the store", "ctrl+r", self.action_refresh),
+            PaletteCommand("Quit", "key q", self.exit),
+        ]
+        return out
+
+    def get_default_screen(self) -> Screen[Any]:
+        return BoardScreen()
+
+
+__all__ = ["FILTER_NAMES", "AndonApp"]

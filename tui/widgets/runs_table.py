@@ -1,43 +1,59 @@
-"""The board's table of runs: one row per run, updated in place as runs move."""
+"""The board's runs: live ones with a stage strip, elapsed time, turns, tokens and cost.
+
+Rows are keyed by run id and change in place; the elapsed column ticks from the clock
+without touching the store.
+"""
 
 from __future__ import annotations
 
-from textual.widgets import DataTable
+from datetime import datetime
+from typing import Any
 
-from store import models as m
+from rich.text import Text
 
-COLUMNS = ("run", "status", "stage", "category", "lvl", "title", "model", "cost")
-
-
-def _cells(run: m.Run) -> tuple[str, ...]:
-    cost = "unknown" if run.cost_usd is None else f"${run.cost_usd:.2f}"
-    return (str(run.id), run.status, run.stage or "", run.category, str(run.level),
-            run.title, run.model, cost)
+from tui.data import RunRow
+from tui.widgets.cells import Col, KeyedTable
+from tui.widgets.format import run_cost, run_elapsed, stage_strip, status_text, tokens
 
 
-class RunsTable(DataTable[str]):
-    """Rows keyed by run id; a refresh touches only the cells that changed."""
+def cells(run: RunRow, now: datetime) -> tuple[Any, ...]:
+    status = status_text(run.status)
+    if run.gate_kind:
+        status = Text(f"⚑{run.gate_kind}", style="bold black on yellow")
+    return (
+        Text(str(run.id), justify="right"),
+        status,
+        stage_strip(run.stage, run.status),
+        run.category,
+        Text(run.title, overflow="ellipsis", no_wrap=True),
+        Text(run_elapsed(run.started_at, run.finished_at, now), justify="right"),
+        Text(str(run.turns) if run.turns else "·", justify="right"),
+        Text(tokens(run.tokens) if run.tokens else "·", justify="right"),
+        run_cost(run.cost_usd, run.simulated, run.started_at is not None),
+    )
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for name in COLUMNS:
-            self.add_column(name, key=name)
 
-    def show_runs(self, runs: list[m.Run]) -> None:
-        wanted = {str(r.id) for r in runs}
-        for key in [k.value for k in self.rows if k.value not in wanted]:
-            self.remove_row(key)
-        for run in sorted(runs, key=lambda r: r.id or 0, reverse=True):
-            key = str(run.id)
-            cells = _cells(run)
-            if key not in {k.value for k in self.rows}:
-                self.add_row(*cells, key=key)
-                continue
-            for column, value in zip(COLUMNS, cells, strict=True):
-                if self.get_cell(key, column) != value:
-                    self.update_cell(key, column, value)
-        self._order()
+class RunsTable(KeyedTable):
+    COLUMNS = (Col("#", "run", 5), Col("status", "status", 9), Col("stages", "stages", 6),
+               Col("line", "category", 10, min_table=110), Col("title", "title"),
+               Col("time", "time", 6), Col("turn", "turns", 4), Col("tok", "tokens", 6),
+               Col("cost", "cost", 8))
+    DEFAULT_CSS = """
+    RunsTable { height: 1fr; }
+    """
 
-    def _order(self) -> None:
-        self.sort("run", key=lambda value: -int(value))
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(zebra_stripes=True, **kwargs)
+        self.runs: dict[str, RunRow] = {}
+
+    def show(self, runs: list[RunRow], now: datetime) -> None:
+        self.runs = {str(r.id): r for r in runs}
+        self.sync([(str(r.id), cells(r, now)) for r in runs])
+
+    def tick(self, now: datetime) -> None:
+        """Move the elapsed time of live runs on (no store read)."""
+        self.sync([(key, cells(run, now)) for key, run in self.runs.items()])
+
+    def selected_run(self) -> RunRow | None:
+        key = self.cursor_key()
+        return self.runs.get(key) if key else None

@@ -1,0 +1,124 @@
+"""What a person can do from the control room, as plain functions over the store.
+
+Each returns a sentence for a notification, or raises `engine.errors.UserError` with one
+for the person. They run in thread workers (they write to SQLite and may run git). The
+engine picks the writes up: the TUI never executes runs itself.
+"""
+
+from __future__ import annotations
+
+from engine.errors import NotFound, UserError
+from engine.home import Home
+from engine.queue import enqueue
+from policies.stored import current_user
+from store import models as m
+from store.clock import utcnow
+from store.db import Database
+
+CANCELLABLE = m.ACTIVE_STATUSES
+RETRYABLE = (m.FAILED, m.STUCK, m.REJECTED, m.CANCELLED, m.REVERTED, m.INTERRUPTED)
+
+
+def _run(db: Database, run_id: int) -> m.Run:
+    with db.read() as s:
+        run = s.get(m.Run, run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id}")
+    return run
+
+
+def decide(db: Database, gate_id: int, verdict: str, comment: str | None = None,
+           user: str | None = None) -> str:
+    """Approve, reject or revise a gate (engine.gates.decide_gate enforces the rules)."""
+    from engine.gates import decide_gate
+
+    gate = decide_gate(db, gate_id, verdict, comment, user or current_user())
+    return f"gate {gate_id} {gate.status} by {gate.decided_by}"
+
+
+def cancel(db: Database, run_id: int, user: str | None = None) -> str:
+    """Ask a run to stop. A queued run is cancelled at once (nothing runs it yet); a
+    started one stops at its next step boundary (engine.control reads cancel_requested)."""
+    who = user or current_user()
+    now = utcnow()
+    with db.write() as s:
+        run = s.get(m.Run, run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id}")
+        if run.status not in CANCELLABLE:
+            raise UserError(f"run {run_id} is {run.status}: only an active run can be cancelled")
+        run.human_touched = True
+        if run.status == m.QUEUED:
+            run.status, run.finished_at, run.reason = m.CANCELLED, now, f"cancelled by {who}"
+            s.add(m.Event(run_id=run_id, kind="run.cancelled",
+                          message=f"cancelled by {who} before it started"))
+            said = f"run {run_id} cancelled"
+        else:
+            if run.cancel_requested:
+                return f"run {run_id}: cancel already requested"
+            run.cancel_requested = True
+            s.add(m.Event(run_id=run_id, kind="run.cancel_requested", stage=run.stage,
+                          message=f"cancel requested by {who}", data={"by": who}))
+            said = f"run {run_id}: cancel requested, it stops at its next step"
+        s.add(run)
+    if said.endswith("cancelled"):
+        _void_gates(db, run_id, f"run cancelled by {who}")
+    return said
+
+
+def _void_gates(db: Database, run_id: int, reason: str) -> None:
+    from engine.gates import void_gates
+
+    void_gates(db, run_id, reason)
+
+
+def retry(db: Database, run_id: int) -> tuple[str, int]:
+    """Queue the run's spec again; returns the sentence and the new run's number."""
+    run = _run(db, run_id)
+    if run.status not in RETRYABLE:
+        raise UserError(f"run {run_id} is {run.status}: retry a run that ended without merging")
+    with db.read() as s:
+        spec = s.get(m.Spec, run.spec_id)
+    if spec is None:
+        raise UserError(f"run {run_id}'s spec is gone from the store")
+    new = enqueue(db, spec, reason=f"retry of run {run_id}")
+    return f"run {run_id} queued again as run {new.id}", new.id or 0
+
+
+def revert_available() -> str | None:
+    """None when reverting a merged run is possible, else why not."""
+    try:
+        from engine import postmerge  # type: ignore[attr-defined]
+    except ImportError:
+        return "reverting from the control room needs engine.postmerge (not available yet)"
+    if not hasattr(postmerge, "revert_merged_run"):
+        return "engine.postmerge has no revert_merged_run yet"
+    return None
+
+
+def revert(home: Home, db: Database, run_id: int, user: str | None = None) -> str:
+    """Revert a merged run's change on its base branch (engine.postmerge does the git)."""
+    why = revert_available()
+    if why:
+        raise UserError(why)
+    run = _run(db, run_id)
+    if run.status != m.MERGED:
+        raise UserError(f"run {run_id} is {run.status}: only a merged run can be reverted")
+    from engine import postmerge  # type: ignore[attr-defined]
+
+    postmerge.revert_merged_run(home, db, run_id, user=user or current_user())
+    return f"run {run_id} reverted"
+
+
+def pull_cord(db: Database, reason: str, user: str | None = None) -> str:
+    from engine.cord import pull
+
+    change = pull(db, reason, user)
+    return "cord pulled: the line stops" if change.changed else "the cord was already pulled"
+
+
+def release_cord(db: Database, user: str | None = None) -> str:
+    from engine.cord import release
+
+    change = release(db, user)
+    return "cord released: the line runs" if change.changed else "the cord was not pulled"

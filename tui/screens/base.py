@@ -1,0 +1,48 @@
+"""What every control-room screen shares: reload when the store changes, and one place
+(the app's `worker_failed`) where a failed worker is reported."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tui.messages import StoreChanged
+
+if TYPE_CHECKING:
+    from tui.app import AndonApp
+
+
+class StoreScreen(Screen[None]):
+    """A screen that shows the store. Subclasses implement `reload()` (start a thread
+    worker that posts what it read); it is called on mount, on every `StoreChanged`
+    while the screen is on the stack, and on resume when the store moved meanwhile."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seen_version: int | None = None
+
+    @property
+    def andon(self) -> AndonApp:
+        return cast("AndonApp", self.app)
+
+    def reload(self) -> None:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.seen_version = self.andon.store_version
+        self.reload()
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        self.seen_version = message.version
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self.seen_version is not None and self.seen_version != self.andon.store_version:
+            self.seen_version = self.andon.store_version
+            self.reload()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.andon.worker_failed(event.worker)

@@ -1,0 +1,83 @@
+"""`?`: the keys of the screen underneath (from its Binding lists) and a legend."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from tui.widgets.format import STAGE_GLYPHS, level_dimmer
+
+LEGEND = [
+    ("stages", "prepare · plan · implement · validate · review · merge"),
+    *[(glyph, state) for state, (glyph, _style) in STAGE_GLYPHS.items()
+      if state in ("done", "current", "waiting", "held", "failed", "skipped", "pending")],
+    ("~$0.04", "simulated money (scripted model): shown, not spent"),
+    ("unknown", "a model whose price is unknown: never counted as free"),
+    ("dark", "today's merged changes no person touched"),
+    ("⚑", "a gate waits for a person (g opens the inbox)"),
+]
+
+
+def key_name(key: str) -> str:
+    names = {"slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter",
+             "ctrl+p": "ctrl+p", "space": "space"}
+    return names.get(key, key)
+
+
+def keys_table(screen: Screen[object]) -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 1))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    seen: set[str] = set()
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        text = binding.description or binding.tooltip
+        if not text or key in seen:
+            continue
+        seen.add(key)
+        line = Text(text)
+        if binding.tooltip and binding.tooltip != text:
+            line.append(f" — {binding.tooltip}", style="dim")
+        if not active.enabled:
+            line.stylize("dim")
+        table.add_row(key_name(key), line)
+    table.add_row("ctrl+p", "Command palette: every action, runs by number or title")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 96; height: 90%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, under: Screen[object]) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        legend = Table(box=None, show_header=False, padding=(0, 1))
+        legend.add_column(style="bold", no_wrap=True)
+        legend.add_column()
+        for sign, meaning in LEGEND:
+            legend.add_row(sign, meaning)
+        for level, name in ((2, "supervised"), (3, "spec-driven"), (4, "dark")):
+            legend.add_row(level_dimmer(level), f"level {level}: {name}")
+        with VerticalScroll():
+            yield Static(Text("Keys here", style="bold underline"))
+            yield Static(keys_table(self.under))
+            yield Static(Text("\nLegend", style="bold underline"))
+            yield Static(legend)
+            yield Static(Text("\nEscape or ? closes this.", style="dim"))
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)
