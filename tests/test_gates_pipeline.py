@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -164,6 +165,30 @@ class Line:
 
 def approve_all(gate: m.Gate) -> tuple[str, str | None]:
     return "approve", None
+
+
+@contextmanager
+def approving(home: Home, user: str = "tester") -> Iterator[list[m.Gate]]:
+    """A person who approves every gate of the factory as it opens (from this process;
+    the run may execute in another one). Yields the gates approved, in order."""
+    db = Database(home.db_path)
+    approved: list[m.Gate] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.02):
+            for gate in list_gates(db):
+                decide_gate(db, gate.id or 0, "approve", user=user)
+                approved.append(gate)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield approved
+    finally:
+        stop.set()
+        thread.join(5)
+        db.close()
 
 
 def test_level_2_gates_the_plan_every_edit_and_command_and_the_merge(
