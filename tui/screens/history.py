@@ -1,0 +1,409 @@
+"""History: runs filtered by category, status and date (today, 7 days, 30 days, all, or a
+from/to range), a page at a time, with per-category sparklines of runs, merges and cost.
+
+The store may hold 100,000 runs, so every read is an indexed query: pages use keyset
+pagination on (created_at, id) (ix_runs_created / ix_runs_category_created), figures
+are GROUP BY over the window's index range (ix_runs_created, ix_runs_merged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import col, func, select
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Label, Select
+from textual.worker import Worker, WorkerState
+
+from engine.errors import UserError
+from store import models as m
+from store.clock import as_utc, utcnow
+from store.db import Database
+from tui.widgets.history_metrics import CategoryMetrics, HistoryMetrics, Metrics
+from tui.widgets.history_table import HistoryTable
+
+PAGE = 50
+POLL_SECONDS = 2.0
+MAX_DAYS = 366  # the sparklines of "all" cover at most the last year
+PERIODS = (("today", "today"), ("7 days", "7d"), ("30 days", "30d"), ("all time", "all"),
+           ("from/to", "range"))
+STATUSES = ("active", m.MERGED, m.FAILED, m.REJECTED, m.CANCELLED, m.REVERTED, m.STUCK,
+            m.RUNNING, m.WAITING, m.QUEUED, m.HELD, m.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    category: str | None = None
+    status: str | None = None  # a run status, "active", or None for any
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+
+    def statuses(self) -> tuple[str, ...] | None:
+        if self.status is None:
+            return None
+        return m.ACTIVE_STATUSES if self.status == "active" else (self.status,)
+
+
+Key = tuple[datetime, int]  # (created_at, id) of a page's last row
+
+
+@dataclass
+class HistoryPage:
+    runs: list[m.Run]
+    total: int
+    has_next: bool
+
+
+def _where(query: Any, flt: HistoryFilter, *, with_status: bool = True) -> Any:
+    if flt.category:
+        query = query.where(m.Run.category == flt.category)
+    statuses = flt.statuses() if with_status else None
+    if statuses:
+        query = query.where(col(m.Run.status).in_(statuses))
+    if flt.start is not None:
+        query = query.where(col(m.Run.created_at) >= flt.start)
+    if flt.end is not None:
+        query = query.where(col(m.Run.created_at) < flt.end)
+    return query
+
+
+def history_page(db: Database, flt: HistoryFilter, after: Key | None = None,
+                 limit: int = PAGE) -> HistoryPage:
+    """One page of runs, newest first, after `after` (keyset: no OFFSET scan)."""
+    query = _where(select(m.Run), flt)
+    if after is not None:
+        created, run_id = after
+        query = query.where(or_(col(m.Run.created_at) < created,
+                                and_(col(m.Run.created_at) == created,
+                                     col(m.Run.id) < run_id)))
+    query = query.order_by(col(m.Run.created_at).desc(), col(m.Run.id).desc())
+    with db.read() as s:
+        rows = list(s.exec(query.limit(limit + 1)).all())
+        total = int(s.exec(_where(select(func.count()).select_from(m.Run), flt)).one())
+    return HistoryPage(rows[:limit], total, len(rows) > limit)
+
+
+def history_categories(db: Database) -> list[str]:
+    """Categories with a policy or with runs (the runs' index gives them cheaply)."""
+    with db.read() as s:
+        conn = s.connection()
+        names = {r[0] for r in conn.exec_driver_sql("SELECT category FROM policies")}
+        names |= {r[0] for r in conn.exec_driver_sql("SELECT DISTINCT category FROM runs")}
+    return sorted(names)
+
+
+def _buckets(start: datetime, end: datetime, hourly: bool, tz: tzinfo) -> list[str]:
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+    fmt = "%Y-%m-%dT%H" if hourly else "%Y-%m-%d"
+    at = start.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+    if not hourly:
+        at = at.replace(hour=0)
+    keys = []
+    while at < end:
+        keys.append(at.strftime(fmt))
+        at += step
+    return keys
+
+
+def history_metrics(db: Database, flt: HistoryFilter, now: datetime, tz: tzinfo) -> Metrics:
+    """Runs (by creation), merges (by merge time) and cost per bucket of the window, per
+    category; local days (or hours for a window of a day or less) in `tz`."""
+    end = flt.end or now
+    start = flt.start
+    if start is None:
+        with db.read() as s:
+            first = s.exec(select(func.min(m.Run.created_at))).one()
+        if isinstance(first, str):
+            first = datetime.fromisoformat(first)
+        start = as_utc(first) or end
+    start = max(start, end - timedelta(days=MAX_DAYS))
+    hourly = end - start <= timedelta(days=1)
+    keys = _buckets(start, end, hourly, tz)
+    offset = int((now.astimezone(tz).utcoffset() or timedelta()).total_seconds() // 60)
+    fmt = "%Y-%m-%dT%H" if hourly else "%Y-%m-%d"
+    params = [fmt, f"{offset:+d} minutes"]
+
+    def window(column: str) -> tuple[str, list[Any]]:
+        clauses = [f"{column} >= ?", f"{column} < ?"]
+        values: list[Any] = [_iso(start), _iso(end)]
+        if flt.category:
+            clauses.append("category = ?")
+            values.append(flt.category)
+        return " AND ".join(clauses), values
+
+    found: dict[str, CategoryMetrics] = {}
+
+    def row(name: str) -> CategoryMetrics:
+        if name not in found:
+            found[name] = CategoryMetrics(name, [0.0] * len(keys), [0.0] * len(keys),
+                                          [0.0] * len(keys))
+        return found[name]
+
+    index = {k: i for i, k in enumerate(keys)}
+    with db.read() as s:
+        conn = s.connection()
+        where, values = window("created_at")
+        for name, bucket, n, cost in conn.exec_driver_sql(
+                f"SELECT category, strftime(?, created_at, ?) AS b, count(*), total(cost_usd) "
+                f"FROM runs WHERE {where} GROUP BY category, b", (*params, *values)):
+            if bucket in index:
+                item = row(name)
+                item.runs[index[bucket]] = float(n)
+                item.cost[index[bucket]] = float(cost)
+        where, values = window("merged_at")
+        for name, bucket, n in conn.exec_driver_sql(
+                f"SELECT category, strftime(?, merged_at, ?) AS b, count(*) "
+                f"FROM runs WHERE {where} GROUP BY category, b", (*params, *values)):
+            if bucket in index:
+                row(name).merges[index[bucket]] = float(n)
+    return Metrics("hour" if hourly else "day", [found[k] for k in sorted(found)])
+
+
+def _iso(when: datetime) -> str:
+    return (as_utc(when) or when).isoformat(timespec="microseconds")
+
+
+def parse_day(text: str, tz: tzinfo) -> datetime | None:
+    """``2025-03-01`` as local midnight in `tz`; None when blank; UserError when bad."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{text!r} is not a date: write it as YYYY-MM-DD") from None
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def period_window(period: str, now: datetime, tz: tzinfo) -> tuple[datetime | None,
+                                                                   datetime | None]:
+    if period == "today":
+        local = now.astimezone(tz)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0), None
+    if period == "7d":
+        return now - timedelta(days=7), None
+    if period == "30d":
+        return now - timedelta(days=30), None
+    return None, None
+
+
+class HistoryLoaded(Message):
+    def __init__(self, flt: HistoryFilter, after: Key | None, page: HistoryPage,
+                 metrics: Metrics | None, categories: list[str] | None) -> None:
+        self.flt = flt
+        self.after = after
+        self.page = page
+        self.metrics = metrics
+        self.categories = categories
+        super().__init__()
+
+
+def failure_text(error: BaseException | None) -> str:
+    if isinstance(error, UserError | ValueError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class HistoryScreen(Screen[None]):
+    SUB_TITLE = "history"
+    DEFAULT_CSS = """
+    HistoryScreen #history-filters { height: 3; }
+    HistoryScreen #history-filters Select { width: 1fr; }
+    HistoryScreen #history-filters #filter-period { width: 16; }
+    HistoryScreen #history-filters Input { width: 16; }
+    HistoryScreen #history-filters Input:disabled { opacity: 50%; }
+    HistoryScreen HistoryMetrics { border-bottom: solid $primary; padding: 0 1; }
+    HistoryScreen HistoryTable { height: 1fr; }
+    HistoryScreen #history-page { height: 1; padding: 0 1; background: $boost; }
+    """
+    BINDINGS = [
+        Binding("n", "page(1)", "Next page", tooltip="Older runs"),
+        Binding("p", "page(-1)", "Prev page", tooltip="Newer runs"),
+        Binding("t", "period('today')", "Today", show=False),
+        Binding("w", "period('7d')", "7 days", show=False),
+        Binding("m", "period('30d')", "30 days", show=False),
+        Binding("a", "period('all')", "All", show=False),
+        Binding("f", "focus_filters", "Filters", tooltip="Move to the filters"),
+        Binding("o", "open_run", "Open run", tooltip="Open the selected run"),
+        Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
+    ]
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow,
+                 tz: tzinfo | None = None, poll: bool = True, period: str = "30d") -> None:
+        super().__init__()
+        self.db = db
+        self.clock = clock
+        self.tz = tz or clock().astimezone().tzinfo or utcnow().tzinfo
+        self.poll = poll
+        self.period = period
+        self.filter = HistoryFilter()
+        self._cursors: list[Key | None] = [None]  # the "after" key of each page shown
+        self._last_key: Key | None = None
+        self._has_next = False
+        self._seen_version: int | None = None
+        self._categories: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="history-filters"):
+            yield Select[str]([], prompt="category", id="filter-category")
+            yield Select[str]([(s, s) for s in STATUSES], prompt="status",
+                              id="filter-status")
+            yield Select[str](PERIODS, value=self.period, allow_blank=False,
+                              id="filter-period")
+            yield Input(placeholder="from", id="filter-from", disabled=self.period != "range",
+                        tooltip="first day, YYYY-MM-DD")
+            yield Input(placeholder="to", id="filter-to", disabled=self.period != "range",
+                        tooltip="last day, YYYY-MM-DD")
+        yield HistoryMetrics(id="history-metrics")
+        yield HistoryTable(id="history-runs")
+        yield Label("", id="history-page")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(HistoryTable).focus()
+        self.apply_filters()
+        if self.poll:
+            self.set_interval(POLL_SECONDS, self._poll)
+
+    # -- filters ---------------------------------------------------------------------
+
+    def _read_filters(self) -> HistoryFilter:
+        category = self.query_one("#filter-category", Select).value
+        status = self.query_one("#filter-status", Select).value
+        now = self.clock()
+        if self.period == "range":
+            start = parse_day(self.query_one("#filter-from", Input).value, self.tz)
+            end = parse_day(self.query_one("#filter-to", Input).value, self.tz)
+            if end is not None:
+                end += timedelta(days=1)  # "to" is inclusive
+        else:
+            start, end = period_window(self.period, now, self.tz)
+        return HistoryFilter(
+            category=category if isinstance(category, str) else None,
+            status=status if isinstance(status, str) else None,
+            start=start, end=end)
+
+    def apply_filters(self) -> None:
+        try:
+            self.filter = self._read_filters()
+        except UserError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self._cursors = [None]
+        self._seen_version = None
+        self._load(self.filter, None, True)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "filter-period" and isinstance(event.value, str):
+            self.period = event.value
+            for box in self.query("#history-filters Input").results(Input):
+                box.disabled = self.period != "range"
+            if self.period == "range":
+                self.query_one("#filter-from", Input).focus()
+                self.notify("Type the first and last day as YYYY-MM-DD; Enter applies.")
+        self.apply_filters()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.apply_filters()
+
+    def action_period(self, period: str) -> None:
+        self.query_one("#filter-period", Select).value = period  # Changed applies it
+
+    def action_focus_filters(self) -> None:
+        self.query_one("#filter-category", Select).focus()
+
+    # -- loading ---------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        if self.is_current and len(self._cursors) == 1:  # page one follows new runs
+            self._load(self.filter, None, True, only_if_changed=True)
+
+    @work(thread=True, exclusive=True, group="history-load", exit_on_error=False)
+    def _load(self, flt: HistoryFilter, after: Key | None, with_metrics: bool,
+              only_if_changed: bool = False) -> None:
+        version = self.db.data_version()
+        if only_if_changed and version == self._seen_version:
+            return
+        page = history_page(self.db, flt, after)
+        metrics = (history_metrics(self.db, replace(flt, status=None), self.clock(), self.tz)
+                   if with_metrics else None)
+        categories = history_categories(self.db) if with_metrics else None
+        self._seen_version = version
+        self.post_message(HistoryLoaded(flt, after, page, metrics, categories))
+
+    async def on_history_loaded(self, message: HistoryLoaded) -> None:
+        if message.flt != self.filter or message.after != self._cursors[-1]:
+            return  # the filters or the page changed while this was loading
+        page = message.page
+        table = self.query_one(HistoryTable)
+        table.show_runs(page.runs, self.tz)
+        last = page.runs[-1] if page.runs else None
+        self._last_key = (last.created_at, last.id or 0) if last is not None else None
+        self._has_next = page.has_next
+        first = (len(self._cursors) - 1) * PAGE
+        shown = (f"runs {first + 1}–{first + len(page.runs)} of {page.total:,}"
+                 if page.runs else "no runs match")
+        more = " · n: older" if page.has_next else ""
+        back = " · p: newer" if len(self._cursors) > 1 else ""
+        self.query_one("#history-page", Label).update(shown + more + back)
+        if message.categories is not None and message.categories != self._categories:
+            self._categories = message.categories
+            select = self.query_one("#filter-category", Select)
+            with self.prevent(Select.Changed):
+                current = select.value
+                select.set_options([(c, c) for c in message.categories])
+                if isinstance(current, str) and current in message.categories:
+                    select.value = current
+        if message.metrics is not None:
+            await self.query_one(HistoryMetrics).show(message.metrics)
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_page(self, step: int) -> None:
+        if step > 0:
+            if not self._has_next:
+                self.notify("No older runs.", severity="information")
+                return
+            self._cursors.append(self._last_key)
+        else:
+            if len(self._cursors) == 1:
+                self.notify("This is the newest page.", severity="information")
+                return
+            self._cursors.pop()
+        self._load(self.filter, self._cursors[-1], False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_run()
+
+    def action_open_run(self) -> None:
+        run_id = self.query_one(HistoryTable).selected_id()
+        if run_id is None:
+            self.notify("No run selected.", severity="warning")
+            return
+        try:
+            from tui.screens.run import RunScreen  # type: ignore[import-not-found]
+        except ImportError:  # SEAM: the run screen is being written by the shell's owner
+            self.notify(f"Run {run_id}: the run screen is not available yet.")
+            return
+        self.app.push_screen(RunScreen(run_id))
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker (a page or the figures) is reported."""
+        if event.state == WorkerState.ERROR:
+            self.notify(failure_text(event.worker.error), title="Not done",
+                        severity="error", markup=False)
