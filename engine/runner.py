@@ -24,6 +24,7 @@ busy after the timeout are marked interrupted. The next engine to start resumes 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -59,6 +60,12 @@ ENGINE_KEY = "engine"  # Setting row: who runs the engine, and its heartbeat
 
 Executor = Callable[[Home, Database, int, RunControl], str | None]
 TriggerFactory = Callable[[str], BaseTrigger]
+
+
+def _warm_up() -> None:
+    # A failure here shows again, with its reason, when a run needs the pipeline.
+    with contextlib.suppress(Exception):
+        import engine.pipeline  # noqa: F401
 
 
 def run_pipeline(home: Home, db: Database, run_id: int, control: RunControl) -> str | None:
@@ -298,6 +305,8 @@ class Engine:
                 self.scheduler.shutdown(wait=False)
             self.lock.release()
             raise
+        # The pipeline pulls in the model SDK (slow to import): load it before it is needed.
+        threading.Thread(target=_warm_up, name="andon-warm-up", daemon=True).start()
         log.info("engine started (%s, pid %s, home %s, concurrency %s)", self.mode,
                  os.getpid(), self.home.root, self.settings.concurrency)
         self.dispatch()
