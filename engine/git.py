@@ -4,6 +4,7 @@ from the agent's side of the wall, and the engine is the one holding the keys.""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import git as gitpython
@@ -71,3 +72,46 @@ def checked_out_at(repo: Path | str, branch: str) -> Path | None:
         elif line == f"branch refs/heads/{branch}":
             return current
     return None
+
+
+def commits_with_trailer(cwd: Path | str, ref: str, key: str, value: str,
+                         limit: int | None = None) -> list[str]:
+    """Commits reachable from `ref` (newest first) whose message has the trailer
+    `key: value`, e.g. `Andon-Run: 12`. Parsed with git's own trailer rules."""
+    args = ["log", "--format=%H%x00%(trailers:key=" + key + ",valueonly,separator=%x01)",
+            ref]
+    if limit is not None:
+        args.insert(1, f"--max-count={limit}")
+    found = []
+    for line in run_git(cwd, *args).splitlines():
+        sha, _, values = line.partition("\x00")
+        if value in (v.strip() for v in values.split("\x01")):
+            found.append(sha)
+    return found
+
+
+def unmerged_files(cwd: Path | str) -> list[str]:
+    """Paths left in conflict by a merge, rebase or revert in this worktree."""
+    out = run_git(cwd, "diff", "--name-only", "--diff-filter=U", "-z", strip=False)
+    return sorted({p for p in out.split("\x00") if p})
+
+
+def move_branch(repo: Path | str, branch: str, new: str, old: str) -> None:
+    """Advance `branch` from `old` to `new`. Where the branch is checked out, that
+    checkout is fast-forwarded so its files follow (it must be clean of conflicting
+    changes); elsewhere the ref moves with a compare-and-swap, so a branch that moved
+    meanwhile is never overwritten (GitError)."""
+    checkout = checked_out_at(repo, branch)
+    if checkout is not None:
+        if rev_parse(checkout, "HEAD") != old:
+            raise GitError(["merge", "--ff-only"], 1, f"{branch} moved meanwhile")
+        run_git(checkout, "merge", "--ff-only", "-q", new)
+    else:
+        run_git(repo, "update-ref", f"refs/heads/{branch}", new, old)
+
+
+def git_with_input(cwd: Path | str, stdin: str, *args: str) -> tuple[int, str, str]:
+    """Run git with `stdin` fed to it; returns (status, stdout, stderr)."""
+    proc = subprocess.run(["git", *NO_HOOKS, *args], cwd=cwd, input=stdin, text=True,
+                          capture_output=True, env=_env(), check=False)
+    return proc.returncode, proc.stdout, proc.stderr

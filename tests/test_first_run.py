@@ -12,6 +12,9 @@ from engine.home import Home
 from tests.conftest import git, write_spec
 
 SCRIPT = """\
+plan: |
+  1. Add whisper() next to shout() in sample/text.py
+  2. Test it in tests/test_whisper.py and run the checks
 turns:
   - text: Let me read the module first.
     tool_use:
@@ -94,7 +97,12 @@ def test_a_spec_goes_all_the_way_into_the_base_branch(tmp_path: Path, home: Home
     assert shown["run"]["status"] == "merged"
     assert shown["run"]["model"] == "scripted"
     stages = [e["stage"] for e in shown["events"] if e["kind"] == "stage"]
-    assert stages == ["prepare", "implement", "validate", "review", "merge"]
+    # Level 2 (feature): the model plans first; after the merge the checks run again
+    # on the merged base (post-merge watch).
+    assert stages == ["prepare", "plan", "implement", "validate", "review", "merge",
+                      "post-merge"]
+    plan_step = next(s for s in shown["steps"] if s["kind"] == "plan")
+    assert "Add whisper() next to shout()" in plan_step["output"]
     tools = [(s["kind"], s["name"]) for s in shown["steps"] if s["kind"] == "tool"]
     assert tools == [("tool", "str_replace_based_edit_tool")] * 3 + [("tool", "bash")]
     bash_step = next(s for s in shown["steps"] if s["name"] == "bash")
@@ -124,6 +132,8 @@ def test_a_failing_check_fails_the_run_and_leaves_the_base_alone(
     base_before = git(sample_repo, "rev-parse", "main")
     assert andon(home, "submit", str(spec)).returncode == 0
     done = json.loads(andon(home, "run-once", "--json").stdout)
-    assert done[0]["status"] == "failed"
+    # The agent gets a second attempt with the failure as feedback; the same failure
+    # twice in a row stops the run as stuck instead of looping.
+    assert done[0]["status"] == "stuck"
     assert "`exit 3` (exit 3)" in done[0]["reason"]
     assert git(sample_repo, "rev-parse", "main") == base_before
