@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from textual.app import App
 from textual.widgets import Label, Static
 
 from engine.home import Home
@@ -15,6 +14,7 @@ from policies.policy import Policy
 from policies.stored import current_user, save_policies
 from store import models as m
 from store.db import Database
+from tui.app import AndonApp
 from tui.screens.gates import GatesScreen
 from tui.widgets.gate_comment import GateCommentScreen
 from tui.widgets.gate_confirm import ApproveGateScreen
@@ -24,14 +24,9 @@ from tui.widgets.gate_table import GateTable
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class Host(App[None]):
-    """A bare app holding what the screens use of the control room (db and home), so
-    these tests exercise the screens alone; tests of the shell open them by key."""
-
-    def __init__(self, home: Home, db: Database) -> None:
-        super().__init__()
-        self.home = home
-        self.db = db
+def control_room(home: Home, db: Database) -> AndonApp:
+    """The real control room over this home, its clock frozen at NOW (no engine)."""
+    return AndonApp(home, db, clock=lambda: NOW)
 
 
 async def wait_for(condition: Callable[[], object], timeout: float = 2.0) -> None:
@@ -71,21 +66,22 @@ def gate_row(db: Database, gate_id: int) -> m.Gate:
         return gate
 
 
-def table_ids(app: App[None]) -> list[str]:
+def table_ids(app: AndonApp) -> list[str]:
     table = app.screen.query_one(GateTable)
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
-def notifications(app: App[None]) -> list[str]:
+def notifications(app: AndonApp) -> list[str]:
     return [n.message for n in app._notifications]
 
 
-async def open_inbox(app: App[None], db: Database, pilot, count: int) -> GatesScreen:  # type: ignore[no-untyped-def]
-    screen = GatesScreen(db, clock=lambda: NOW)
-    await app.push_screen(screen)
-    await wait_for(lambda: screen.query_one(GateTable).row_count == count)
+async def open_inbox(app: AndonApp, pilot, count: int) -> GatesScreen:  # type: ignore[no-untyped-def]
+    await pilot.press("g")  # the inbox is one key away from anywhere
+    await wait_for(lambda: isinstance(app.screen, GatesScreen)
+                   and app.screen.query_one(GateTable).row_count == count)
     await pilot.pause()
-    return screen
+    assert isinstance(app.screen, GatesScreen)
+    return app.screen
 
 
 async def test_inbox_lists_pending_gates_oldest_first_with_what_each_asks(
@@ -98,9 +94,9 @@ async def test_inbox_lists_pending_gates_oldest_first_with_what_each_asks(
                      NOW - timedelta(hours=2, minutes=3))
     add_gate(db, run, "plan", "Old decided gate", {}, NOW - timedelta(days=1),
              status=m.APPROVED)
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_inbox(app, db, pilot, 2)
+        screen = await open_inbox(app, pilot, 2)
         assert table_ids(app) == [str(older), str(newer)]
         table = screen.query_one(GateTable)
         assert [str(c) for c in table.get_row_at(0)][1:5] == ["action", str(run), "feature",
@@ -121,9 +117,9 @@ async def test_approving_an_action_gate_shows_the_exact_command_first(
     gate = add_gate(db, run, "action", "Run a command",
                     {"tool": "bash", "input": {"command": "pip install requests"}},
                     NOW - timedelta(minutes=1))
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_inbox(app, db, pilot, 1)
+        await open_inbox(app, pilot, 1)
         await pilot.press("a")
         await wait_for(lambda: isinstance(app.screen, ApproveGateScreen))
         shown = plain_text(app.screen.query_one("#approve-change", Static).content)
@@ -150,9 +146,9 @@ async def test_approving_a_diff_gate_shows_the_diff(home: Home, db: Database) ->
     add_gate(db, run, "action", "Edit sample/text.py",
              {"tool": "str_replace_based_edit_tool", "preview": diff},
              NOW - timedelta(minutes=1))
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_inbox(app, db, pilot, 1)
+        await open_inbox(app, pilot, 1)
         await pilot.press("a")
         await wait_for(lambda: isinstance(app.screen, ApproveGateScreen))
         shown = plain_text(app.screen.query_one("#approve-change", Static).content)
@@ -165,9 +161,9 @@ async def test_reject_with_a_comment_stores_the_comment(home: Home, db: Database
                     {"diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n",
                      "checks": [{"name": "pytest -q", "exit_code": 1}],
                      "satisfaction": 0.5}, NOW - timedelta(minutes=3))
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_inbox(app, db, pilot, 1)
+        screen = await open_inbox(app, pilot, 1)
         detail = screen.query_one(GateDetail).visible_text()
         assert "✗ pytest -q  (exit 1)" in detail
         assert "satisfaction 0.50" in detail
@@ -193,9 +189,9 @@ async def test_a_user_who_is_not_an_approver_is_refused_clearly(
     gate = add_gate(db, run, "escalation", "escalated (protected_path): Add slugify",
                     {"rules": [{"rule": "protected_path", "detail": "migrations/0002.py"}]},
                     NOW - timedelta(minutes=3))
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_inbox(app, db, pilot, 1)
+        screen = await open_inbox(app, pilot, 1)
         detail = screen.query_one(GateDetail).visible_text()
         assert "rules tripped" in detail and "protected_path: migrations/0002.py" in detail
         await pilot.press("a")
@@ -209,9 +205,9 @@ async def test_a_user_who_is_not_an_approver_is_refused_clearly(
 async def test_a_gate_decided_elsewhere_leaves_the_inbox(home: Home, db: Database) -> None:
     run = add_run(db)
     gate = add_gate(db, run, "plan", "Approve the plan", {"plan": "x"}, NOW)
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_inbox(app, db, pilot, 1)
+        await open_inbox(app, pilot, 1)
         with db.write() as s:
             row = s.get(m.Gate, gate)
             assert row is not None
@@ -224,9 +220,9 @@ async def test_revise_sends_a_review_back_with_what_should_change(
     run = add_run(db)
     action = add_gate(db, run, "action", "run: make", {"command": "make"}, NOW)
     review = add_gate(db, run, "review", "review: Add slugify", {"diff": "+x\n"}, NOW)
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_inbox(app, db, pilot, 2)
+        await open_inbox(app, pilot, 2)
         await pilot.press("v")  # the action gate is first: it cannot be revised
         await wait_for(lambda: any("cannot go back for revision" in n for n in notifications(app)))
         assert not isinstance(app.screen, GateCommentScreen)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from textual.app import App
 from textual.widgets import Input, Static
 
 from engine.home import Home
@@ -13,7 +12,8 @@ from policies.stored import current_user, load_policy, policy_history
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
-from tests.test_tui_gates import Host, notifications, wait_for
+from tests.test_tui_gates import control_room, notifications, wait_for
+from tui.app import AndonApp
 from tui.screens.policies import PoliciesScreen
 from tui.widgets.gate_detail import plain_text
 from tui.widgets.policy_level import PolicyLevelScreen
@@ -34,19 +34,20 @@ def add_runs(db: Database, category: str, level: int, statuses: list[str]) -> No
                         satisfaction=1.0, cost_usd=0.5))
 
 
-def detail_text(app: App[None]) -> str:
+def detail_text(app: AndonApp) -> str:
     return plain_text(app.screen.query_one("#policy-detail-body", Static).content)
 
 
-async def open_policies(app: App[None], db: Database, pilot) -> PoliciesScreen:  # type: ignore[no-untyped-def]
-    screen = PoliciesScreen(db)
-    await app.push_screen(screen)
-    await wait_for(lambda: screen.query_one(PolicyTable).row_count == 5)
+async def open_policies(app: AndonApp, pilot) -> PoliciesScreen:  # type: ignore[no-untyped-def]
+    await pilot.press("p")
+    await wait_for(lambda: isinstance(app.screen, PoliciesScreen)
+                   and app.screen.query_one(PolicyTable).row_count == 5)
     await wait_for(lambda: "audit log" in detail_text(app))
-    return screen
+    assert isinstance(app.screen, PoliciesScreen)
+    return app.screen
 
 
-async def select(pilot, app: App[None], category: str) -> None:  # type: ignore[no-untyped-def]
+async def select(pilot, app: AndonApp, category: str) -> None:  # type: ignore[no-untyped-def]
     table = app.screen.query_one(PolicyTable)
     while table.selected_category() != category:
         await pilot.press("down")
@@ -55,9 +56,9 @@ async def select(pilot, app: App[None], category: str) -> None:  # type: ignore[
 
 async def test_a_row_per_category_with_level_budgets_and_rules(
         home: Home, db: Database) -> None:
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(160, 50)) as pilot:
-        screen = await open_policies(app, db, pilot)
+        screen = await open_policies(app, pilot)
         table = screen.query_one(PolicyTable)
         rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)]
                 for i in range(table.row_count)}
@@ -78,9 +79,9 @@ async def test_a_row_per_category_with_level_budgets_and_rules(
 async def test_promoting_shows_the_record_and_recommendation_then_is_audited(
         home: Home, db: Database) -> None:
     add_runs(db, "feature", 2, [m.MERGED, m.MERGED, m.FAILED])
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_policies(app, db, pilot)
+        await open_policies(app, pilot)
         await select(pilot, app, "feature")
         assert "runs 3 · merged 2" in detail_text(app)
 
@@ -112,9 +113,9 @@ async def test_promoting_shows_the_record_and_recommendation_then_is_audited(
 
 
 async def test_demoting_asks_too_and_the_ends_are_refused(home: Home, db: Database) -> None:
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_policies(app, db, pilot)
+        await open_policies(app, pilot)
         await select(pilot, app, "docs")
         await pilot.press("+")  # docs is dark already
         await wait_for(lambda: any("already at level 4" in n for n in notifications(app)))

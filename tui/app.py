@@ -83,9 +83,11 @@ class AndonApp(App[None]):
     def _register_modes(self) -> None:
         """Each screen a person moves between, as a mode (one line per screen)."""
         from tui.screens.gates import GatesScreen
+        from tui.screens.policies import PoliciesScreen
 
         self.add_mode("board", BoardScreen)
         self.add_mode("gates", lambda: GatesScreen(self.db, clock=self.clock))
+        self.add_mode("policies", lambda: PoliciesScreen(self.db))
 
     # -- life cycle ------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """The gates inbox ("needs you"): pending gates oldest first, what each asks, and one key
-to open its run, approve it or reject it with a comment.
+to open its run, approve it, reject it or send it back with a comment.
 
 Decisions go through `engine.gates.decide_gate` as the OS user, which enforces the
 category's approvers; a refusal shows as a notification. All store work happens in
-thread workers that post messages back; one handler reports any worker's failure.
+thread workers that post messages back; the app's `worker_failed` reports failures.
 """
 
 from __future__ import annotations
@@ -17,22 +17,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
-from textual.worker import Worker, WorkerState
 
-from engine.errors import UserError
 from engine.gates import REVISABLE, decide_gate
 from policies.stored import current_user
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
+from tui.commands import PaletteCommand
+from tui.screens.base import StoreScreen
 from tui.widgets.gate_comment import GateCommentScreen
 from tui.widgets.gate_confirm import ApproveGateScreen
 from tui.widgets.gate_detail import GateDetail, GateItem
 from tui.widgets.gate_table import GateTable
 
-POLL_SECONDS = 0.5
 MAX_GATES = 500
 
 
@@ -60,13 +58,7 @@ class GateDecided(Message):
         super().__init__()
 
 
-def failure_text(error: BaseException | None) -> str:
-    if isinstance(error, UserError | PermissionError | ValueError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
-class GatesScreen(Screen[None]):
+class GatesScreen(StoreScreen):
     """The "needs you" inbox."""
 
     SUB_TITLE = "gates · needs you"
@@ -89,15 +81,12 @@ class GatesScreen(Screen[None]):
         Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
     ]
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow,
-                 poll: bool = True) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
         super().__init__()
         self.db = db
-        self.clock = clock
-        self.poll = poll
+        self.clock = clock or utcnow
         self.items: dict[int, GateItem] = {}
-        self._seen_version: int | None = None
-        self._now = clock()
+        self._now = self.clock()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -108,26 +97,16 @@ class GatesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.reload()
-        if self.poll:
-            self.set_interval(POLL_SECONDS, self._poll)
+        super().on_mount()
+        self.query_one(GateTable).focus()
 
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        self._seen_version = None
         self._load()
-
-    def _poll(self) -> None:
-        if self.is_current:
-            self._load()
 
     @work(thread=True, exclusive=True, group="gates-load", exit_on_error=False)
     def _load(self) -> None:
-        version = self.db.data_version()
-        if version == self._seen_version:
-            return
-        self._seen_version = version
         self.post_message(GatesLoaded(pending_gates(self.db), self.clock()))
 
     def on_gates_loaded(self, message: GatesLoaded) -> None:
@@ -203,17 +182,29 @@ class GatesScreen(Screen[None]):
         item = self._need_selected()
         if item is None:
             return
-        try:
-            from tui.screens.run import RunScreen  # type: ignore[import-not-found]
-        except ImportError:  # SEAM: the run screen is being written by the shell's owner
-            self.notify(f"Run {item.run.id}: {item.run.title} ({item.run.status}); "
-                        "the run screen is not available yet.", markup=False)
-            return
-        self.app.push_screen(RunScreen(item.run.id))
+        self.andon.open_run(item.run.id or 0)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+        else:
+            self.andon.action_show("board")
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        item = self.selected()
+        if item is None:
+            return []
+        out = [PaletteCommand(f"Approve gate {item.id}", f"key a: {item.gate.title}",
+                              self.action_approve),
+               PaletteCommand(f"Reject gate {item.id}", "key x: with a comment",
+                              self.action_reject)]
+        if item.gate.kind in REVISABLE:
+            out.append(PaletteCommand(f"Revise gate {item.id}",
+                                      "key v: back to implement with a comment",
+                                      self.action_revise))
+        out.append(PaletteCommand(f"Open run {item.run.id}", "key o or enter",
+                                  self.action_open_run))
+        return out
 
     @work(thread=True, group="gate-decide", exit_on_error=False)
     def decide(self, gate_id: int, verdict: str, comment: str) -> None:
@@ -224,9 +215,3 @@ class GatesScreen(Screen[None]):
     def on_gate_decided(self, message: GateDecided) -> None:
         self.notify(f"Gate {message.gate_id} {message.verdict} by {message.user}.")
         self.reload()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a failed worker (a load or a decision) is reported."""
-        if event.state == WorkerState.ERROR:
-            self.notify(failure_text(event.worker.error), title="Not done",
-                        severity="error", markup=False)

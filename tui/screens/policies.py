@@ -3,7 +3,8 @@ record, Andon's recommendation and its audit log; + and - change the level after
 confirmation that shows the record and the recommendation.
 
 Level changes go through `policies.stored.set_level` as the OS user, so each one is an
-audit row. All store work runs in thread workers that post messages back.
+audit row. All store work runs in thread workers that post messages back; the app's
+`worker_failed` reports failures (a refused change is a notification).
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
-from textual.worker import Worker, WorkerState
 
 from engine.errors import UserError
 from policies.level import Level
@@ -30,11 +29,12 @@ from policies.stored import (
     stored_policies,
 )
 from store.db import Database
+from tui.commands import PaletteCommand
+from tui.screens.base import StoreScreen
 from tui.widgets.policy_detail import PolicyDetail, PolicyFacts
 from tui.widgets.policy_level import PolicyLevelScreen
 from tui.widgets.policy_table import PolicyTable
 
-POLL_SECONDS = 0.5
 AUDIT_ROWS = 200
 
 
@@ -69,13 +69,7 @@ class LevelChanged(Message):
         super().__init__()
 
 
-def failure_text(error: BaseException | None) -> str:
-    if isinstance(error, UserError | ValueError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
-class PoliciesScreen(Screen[None]):
+class PoliciesScreen(StoreScreen):
     SUB_TITLE = "policies"
     DEFAULT_CSS = """
     PoliciesScreen PolicyTable { height: auto; max-height: 9; }
@@ -89,11 +83,9 @@ class PoliciesScreen(Screen[None]):
         Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
     ]
 
-    def __init__(self, db: Database, *, poll: bool = True) -> None:
+    def __init__(self, db: Database) -> None:
         super().__init__()
         self.db = db
-        self.poll = poll
-        self._seen_version: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,26 +94,16 @@ class PoliciesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.reload()
-        if self.poll:
-            self.set_interval(POLL_SECONDS, self._poll)
+        super().on_mount()
+        self.query_one(PolicyTable).focus()
 
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        self._seen_version = None
         self._load()
-
-    def _poll(self) -> None:
-        if self.is_current:
-            self._load()
 
     @work(thread=True, exclusive=True, group="policies-load", exit_on_error=False)
     def _load(self) -> None:
-        version = self.db.data_version()
-        if version == self._seen_version:
-            return
-        self._seen_version = version
         self.post_message(PoliciesLoaded(list(stored_policies(self.db).values())))
 
     def on_policies_loaded(self, message: PoliciesLoaded) -> None:
@@ -193,9 +175,14 @@ class PoliciesScreen(Screen[None]):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+        else:
+            self.andon.action_show("board")
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a failed worker (a load or a change) is reported."""
-        if event.state == WorkerState.ERROR:
-            self.notify(failure_text(event.worker.error), title="Not done",
-                        severity="error", markup=False)
+    def palette_commands(self) -> list[PaletteCommand]:
+        category = self.selected()
+        if category is None:
+            return []
+        return [PaletteCommand(f"Promote {category} one level", "key +: asks first, "
+                               "showing the track record", lambda: self.action_change_level(1)),
+                PaletteCommand(f"Demote {category} one level", "key -: asks first",
+                               lambda: self.action_change_level(-1))]
