@@ -223,10 +223,10 @@ async def test_revise_sends_a_review_back_with_what_should_change(
     app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_inbox(app, pilot, 2)
-        await pilot.press("v")  # the action gate is first: it cannot be revised
+        await pilot.press("e")  # the action gate is first: it cannot be revised
         await wait_for(lambda: any("cannot go back for revision" in n for n in notifications(app)))
         assert not isinstance(app.screen, GateCommentScreen)
-        await pilot.press("down", "v")
+        await pilot.press("down", "e")
         await wait_for(lambda: isinstance(app.screen, GateCommentScreen))
         await pilot.press(*"name it slug", "enter")
         await wait_for(lambda: gate_row(db, review).status == m.REVISED)

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
-from textual.app import App
 from textual.widgets import Input, Static
 
 from engine.home import Home
 from store import models as m
 from store.db import Database
 from tests.conftest import write_spec
-from tests.test_tui_gates import Host, notifications, wait_for
+from tests.test_tui_gates import control_room, notifications, wait_for
+from tui.app import AndonApp
 from tui.screens.specs import SpecsScreen
 from tui.widgets.spec_confirm import SpecConfirmScreen
 from tui.widgets.spec_path_suggester import complete_path
@@ -33,11 +34,15 @@ def cells(table: QueueTable | SpecTable | ScheduleTable) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def open_specs(app: App[None], db: Database, base: Path) -> SpecsScreen:
-    screen = SpecsScreen(db, base=base, clock=lambda: NOW)
-    await app.push_screen(screen)
-    await wait_for(lambda: screen._seen_version is not None)
-    return screen
+async def open_specs(app: AndonApp, pilot, base: Path,  # type: ignore[no-untyped-def]
+                     monkeypatch: pytest.MonkeyPatch) -> SpecsScreen:
+    monkeypatch.chdir(base)  # paths are typed relative to where andon started
+    await pilot.press("s")
+    await wait_for(lambda: isinstance(app.screen, SpecsScreen))
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, SpecsScreen)
+    return app.screen
 
 
 def good_spec(folder: Path, name: str = "slugify", schedule: str | None = None) -> Path:
@@ -65,11 +70,12 @@ def test_path_completion_walks_down_folders_and_prefers_specs(tmp_path: Path) ->
 
 
 async def test_submit_a_spec_by_path_with_completion(
-        tmp_path: Path, home: Home, db: Database) -> None:
+        tmp_path: Path, home: Home, db: Database,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     good_spec(tmp_path / "specs")
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_specs(app, db, tmp_path)
+        screen = await open_specs(app, pilot, tmp_path, monkeypatch)
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, SpecSubmitScreen))
         box = app.screen.query_one(Input)
@@ -92,11 +98,12 @@ async def test_submit_a_spec_by_path_with_completion(
 
 
 async def test_a_bad_spec_shows_its_error_and_queues_nothing(
-        tmp_path: Path, home: Home, db: Database) -> None:
+        tmp_path: Path, home: Home, db: Database,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     write_spec(tmp_path, "bad", "title: Oops\ncategory: feature\nrepo: x\ncolour: red\n")
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_specs(app, db, tmp_path)
+        await open_specs(app, pilot, tmp_path, monkeypatch)
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, SpecSubmitScreen))
         await pilot.press(*"bad.md", "enter")
@@ -116,25 +123,27 @@ async def test_a_bad_spec_shows_its_error_and_queues_nothing(
 
 
 async def test_requeue_queues_the_spec_again(
-        tmp_path: Path, home: Home, db: Database) -> None:
+        tmp_path: Path, home: Home, db: Database,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.queue import submit
 
     first = submit(db, good_spec(tmp_path))
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_specs(app, db, tmp_path)
+        screen = await open_specs(app, pilot, tmp_path, monkeypatch)
         await wait_for(lambda: screen.query_one(SpecTable).row_count == 1)
-        await pilot.press("e")  # on the Specs tab: the selected spec
+        await pilot.press("r")  # on the Specs tab: the selected spec
         await wait_for(lambda: len(runs(db)) == 2)
         again = runs(db)[1]
         assert again.spec_id == first.spec_id and again.status == m.QUEUED
-        await pilot.press("e")  # now on the Queue tab: the selected run's spec
+        await pilot.press("r")  # now on the Queue tab: the selected run's spec
         await wait_for(lambda: len(runs(db)) == 3)
         assert runs(db)[2].spec_id == first.spec_id
 
 
 async def test_cancel_a_queued_run_now_and_a_running_one_at_its_next_step(
-        tmp_path: Path, home: Home, db: Database) -> None:
+        tmp_path: Path, home: Home, db: Database,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.queue import submit
 
     running = submit(db, good_spec(tmp_path, "one"))
@@ -143,28 +152,28 @@ async def test_cancel_a_queued_run_now_and_a_running_one_at_its_next_step(
         row = s.get(m.Run, running.id)
         assert row is not None
         row.status, row.stage = m.RUNNING, "implement"
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_specs(app, db, tmp_path)
+        screen = await open_specs(app, pilot, tmp_path, monkeypatch)
         await pilot.press("2")
         table = screen.query_one(QueueTable)
         await wait_for(lambda: table.row_count == 2)
         assert [r[0] for r in cells(table)] == [str(running.id), str(queued.id)]
 
-        await pilot.press("x")
+        await pilot.press("c")
         await wait_for(lambda: isinstance(app.screen, SpecConfirmScreen))
         await pilot.press("n")  # no: nothing changes
         await pilot.pause()
         assert runs(db)[0].cancel_requested is False
 
-        await pilot.press("x")
+        await pilot.press("c")
         await wait_for(lambda: isinstance(app.screen, SpecConfirmScreen))
         await pilot.press("y")
         await wait_for(lambda: runs(db)[0].cancel_requested)
         assert runs(db)[0].status == m.RUNNING  # the engine stops it at its next step
         await wait_for(lambda: cells(table)[0][1] == "running (cancelling)")
 
-        await pilot.press("down", "x")
+        await pilot.press("down", "c")
         await wait_for(lambda: isinstance(app.screen, SpecConfirmScreen))
         await pilot.press("y")
         await wait_for(lambda: runs(db)[1].status == m.CANCELLED)
@@ -172,15 +181,16 @@ async def test_cancel_a_queued_run_now_and_a_running_one_at_its_next_step(
 
 
 async def test_schedules_show_the_cron_and_the_next_firing(
-        tmp_path: Path, home: Home, db: Database) -> None:
+        tmp_path: Path, home: Home, db: Database,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.queue import upsert_spec
     from engine.spec import parse_spec
 
     upsert_spec(db, parse_spec(good_spec(tmp_path, "nightly", schedule="0 3 * * *")))
     upsert_spec(db, parse_spec(good_spec(tmp_path, "once")))
-    app = Host(home, db)
+    app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_specs(app, db, tmp_path)
+        screen = await open_specs(app, pilot, tmp_path, monkeypatch)
         await pilot.press("3")
         table = screen.query_one(ScheduleTable)
         await wait_for(lambda: table.row_count == 1)

@@ -84,10 +84,12 @@ class AndonApp(App[None]):
         """Each screen a person moves between, as a mode (one line per screen)."""
         from tui.screens.gates import GatesScreen
         from tui.screens.policies import PoliciesScreen
+        from tui.screens.specs import SpecsScreen
 
         self.add_mode("board", BoardScreen)
         self.add_mode("gates", lambda: GatesScreen(self.db, clock=self.clock))
         self.add_mode("policies", lambda: PoliciesScreen(self.db))
+        self.add_mode("specs", lambda: SpecsScreen(self.db, clock=self.clock))
 
     # -- life cycle ------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ class GatesScreen(StoreScreen):
     BINDINGS = [
         Binding("a", "approve", "Approve", tooltip="Approve the selected gate"),
         Binding("x", "reject", "Reject", tooltip="Reject the selected gate with a comment"),
-        Binding("v", "revise", "Revise",
+        Binding("e", "revise", "Revise",
                 tooltip="Send a review or escalation back to implement with a comment"),
         Binding("o", "open_run", "Open run", tooltip="Open the gate's run"),
         Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
@@ -200,7 +200,7 @@ class GatesScreen(StoreScreen):
                               self.action_reject)]
         if item.gate.kind in REVISABLE:
             out.append(PaletteCommand(f"Revise gate {item.id}",
-                                      "key v: back to implement with a comment",
+                                      "key e: back to implement with a comment",
                                       self.action_revise))
         out.append(PaletteCommand(f"Open run {item.run.id}", "key o or enter",
                                   self.action_open_run))

@@ -4,7 +4,8 @@ path, requeue a spec, cancel a run.
 Submitting goes through `engine.queue.submit` (a spec that does not parse queues
 nothing and shows its SpecError); requeue through `engine.queue.enqueue`; cancel through
 `tui.actions.cancel` (a queued run is cancelled at once, a started one is asked to stop
-at its next step). Store work runs in thread workers that post messages back.
+at its next step). Store work runs in thread workers that post messages back; the app's
+`worker_failed` reports failures.
 """
 
 from __future__ import annotations
@@ -20,21 +21,21 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
 
-from engine.errors import NotFound, UserError
+from engine.errors import NotFound
 from engine.queue import enqueue
 from policies.stored import current_user
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
+from tui.actions import cancel
+from tui.commands import PaletteCommand
+from tui.screens.base import StoreScreen
 from tui.widgets.spec_confirm import SpecConfirmScreen
 from tui.widgets.spec_submit import SpecSubmitScreen
 from tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
 
-POLL_SECONDS = 0.5
 MAX_ROWS = 500
 
 
@@ -90,18 +91,12 @@ def requeue(db: Database, spec_id: int) -> m.Run:
     return enqueue(db, spec, reason=f"requeued by {current_user()}")
 
 
-def failure_text(error: BaseException | None) -> str:
-    if isinstance(error, UserError | ValueError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
-class SpecsScreen(Screen[None]):
+class SpecsScreen(StoreScreen):
     SUB_TITLE = "specs & queue"
     BINDINGS = [
         Binding("n", "submit", "Submit", tooltip="Validate a spec file and queue a run"),
-        Binding("e", "requeue", "Requeue", tooltip="Queue the selected spec again"),
-        Binding("x", "cancel_run", "Cancel run", tooltip="Cancel the selected run"),
+        Binding("r", "requeue", "Requeue", tooltip="Queue the selected spec again"),
+        Binding("c", "cancel_run", "Cancel run", tooltip="Cancel the selected run"),
         Binding("1", "show_tab('specs-tab')", "Specs", show=False),
         Binding("2", "show_tab('queue-tab')", "Queue", show=False),
         Binding("3", "show_tab('schedules-tab')", "Schedules", show=False),
@@ -109,14 +104,12 @@ class SpecsScreen(Screen[None]):
     ]
 
     def __init__(self, db: Database, *, base: Path | None = None,
-                 clock: Callable[[], datetime] = utcnow, poll: bool = True) -> None:
+                 clock: Callable[[], datetime] | None = None) -> None:
         super().__init__()
         self.db = db
         self.base = base
-        self.clock = clock
-        self.poll = poll
+        self.clock = clock or utcnow
         self.runs: dict[int, m.Run] = {}
-        self._seen_version: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -130,26 +123,16 @@ class SpecsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.reload()
-        if self.poll:
-            self.set_interval(POLL_SECONDS, self._poll)
+        super().on_mount()
+        self.query_one(SpecTable).focus()
 
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        self._seen_version = None
         self._load()
-
-    def _poll(self) -> None:
-        if self.is_current:
-            self._load()
 
     @work(thread=True, exclusive=True, group="specs-load", exit_on_error=False)
     def _load(self) -> None:
-        version = self.db.data_version()
-        if version == self._seen_version:
-            return
-        self._seen_version = version
         self.post_message(load_specs(self.db, self.clock()))
 
     def on_specs_loaded(self, message: SpecsLoaded) -> None:
@@ -223,8 +206,6 @@ class SpecsScreen(Screen[None]):
 
     @work(thread=True, group="spec-action", exit_on_error=False)
     def _cancel(self, run_id: int) -> None:
-        from tui.actions import cancel  # the shell's shared actions (board, run, here)
-
         text = cancel(self.db, run_id, current_user())
         self.post_message(SpecActionDone(text[:1].upper() + text[1:] + "."))
 
@@ -237,9 +218,18 @@ class SpecsScreen(Screen[None]):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+        else:
+            self.andon.action_show("board")
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a failed worker (a load, requeue or cancel) is reported."""
-        if event.state == WorkerState.ERROR:
-            self.notify(failure_text(event.worker.error), title="Not done",
-                        severity="error", markup=False)
+    def palette_commands(self) -> list[PaletteCommand]:
+        out = [PaletteCommand("Submit a spec", "key n: validate a spec file and queue it",
+                              self.action_submit),
+               PaletteCommand("Requeue the selected spec", "key r", self.action_requeue)]
+        if self.tab == "queue-tab" and self.query_one(QueueTable).selected_id() is not None:
+            out.append(PaletteCommand("Cancel the selected run", "key c",
+                                      self.action_cancel_run))
+        out += [PaletteCommand(f"Show {name}", f"key {key}",
+                               lambda tab=tab: self.action_show_tab(tab))
+                for name, key, tab in (("specs", "1", "specs-tab"), ("the queue", "2",
+                                       "queue-tab"), ("schedules", "3", "schedules-tab"))]
+        return out
