@@ -41,12 +41,13 @@ from engine.checks import CHECK_TIMEOUT, CheckResult, run_checks
 from engine.control import Cancelled, RunControl, Stopping
 from engine.errors import UserError
 from engine.gatekeeper import Decision, Gatekeeper, ReviewDetail
+from engine.gates import PolicyGatekeeper
 from engine.home import Home
 from engine.prompt import system_prompt
 from engine.provider import SCRIPTED, open_model, provider_of
 from engine.providers.retry import call_with_retries
 from engine.runlog import RunLog
-from engine.sandbox import SandboxConfig
+from engine.sandbox import SandboxConfig, bwrap_available
 from engine.tools.editor import EditorTool
 from engine.tools.shell import BashTool
 from engine.workspace import RepoSettings, Workspace
@@ -116,7 +117,6 @@ class Pipeline:
             assert spec is not None
         self.ctx = RunContext(run=run, spec=spec)
         self.policy: Policy = Policy.default(run.category, run.level)
-        self._model: tuple[Any, str] | None = None
         self.gatekeeper: Gatekeeper = Gatekeeper()
 
     # -- the whole run ---------------------------------------------------------------
@@ -130,7 +130,9 @@ class Pipeline:
         try:
             self._begin()
             self.policy = self._policy()
-            self.gatekeeper = Gatekeeper()
+            self.gatekeeper = PolicyGatekeeper(self.db, self.ctx.run.id or 0, self.policy,
+                                               control=self.control)
+            self._require_sandbox()
             self.prepare()
             if not self._done("merged"):
                 self.plan()
@@ -149,8 +151,6 @@ class Pipeline:
             return self._finish(m.FAILED, str(exc))
         except Exception as exc:  # a bug or an outage must not leave the run "running"
             return self._finish(m.FAILED, f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            self._close_model()
         return self._finish(status, reason)
 
     def _begin(self) -> None:
@@ -170,6 +170,10 @@ class Pipeline:
             fields["merged_at"] = now
         self.ctx.run = self.log.update(**fields)
         self.log.event(f"run.{status}", reason)
+        try:  # open gates are voided; a level-4 ending gives the circuit breaker its say
+            self.gatekeeper.finished(status)
+        except Exception as exc:
+            self.log.event("policy", f"after the run: {type(exc).__name__}: {exc}")
         self._retire_worktree(status)
         return status
 
@@ -235,24 +239,27 @@ class Pipeline:
         self.control.boundary()
         self.log.enter("plan")
         ws = self._ws()
-        client, model_name = self._client()
+        client, model_name = open_model(self.ctx.spec, self.home)
         system = system_prompt(self.ctx.spec, ws.path)
         messages: list[dict[str, Any]] = [{"role": "user", "content": PLAN_REQUEST}]
-        for _ in range(MAX_PLAN_REVISIONS):
-            with self.log.step("plan", "plan") as step:
-                text = self._ask(client, model_name, system, messages, PLAN_MAX_TOKENS)
-                step.output = text
-            self.log.event("plan", "the model wrote a plan", chars=len(text))
-            decision = self.gatekeeper.plan(text)
-            if decision.approved:
-                break
-            self._refused(decision, "plan")
-            messages += [{"role": "assistant", "content": text},
-                         {"role": "user", "content": "A person asked for changes to the "
-                          f"plan: {decision.comment}\nWrite the revised plan."}]
-        else:
-            raise RunEnded(m.REJECTED, f"the plan was revised {MAX_PLAN_REVISIONS} "
-                           "times without being approved")
+        try:
+            for _ in range(MAX_PLAN_REVISIONS):
+                with self.log.step("plan", "plan") as step:
+                    text = self._ask(client, model_name, system, messages, PLAN_MAX_TOKENS)
+                    step.output = text
+                self.log.event("plan", "the model wrote a plan", chars=len(text))
+                decision = self.gatekeeper.plan(text)
+                if decision.approved:
+                    break
+                self._refused(decision, "plan")
+                messages += [{"role": "assistant", "content": text},
+                             {"role": "user", "content": "A person asked for changes to the "
+                              f"plan: {decision.comment}\nWrite the revised plan."}]
+            else:
+                raise RunEnded(m.REJECTED, f"the plan was revised {MAX_PLAN_REVISIONS} "
+                               "times without being approved")
+        finally:
+            client.close()
         self.ctx.plan = text
         self._mark(plan=text)
 
@@ -303,7 +310,7 @@ class Pipeline:
 
     def _run_agent(self, ws: Workspace, messages: list[dict[str, Any]], attempt: int) -> Any:
         """The agent loop for one attempt (resuming from its checkpoint when there is one)."""
-        client, model_name = self._client()
+        client, model_name = open_model(self.ctx.spec, self.home)
         self.log.update(model=model_name)
         sandbox = self._sandbox(ws.path)
         tools = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
@@ -394,13 +401,15 @@ class Pipeline:
 
     def _judge(self, scenario: scenarios.Scenario, ws: Workspace,
                trials: int) -> scenarios.ScenarioResult:
-        client, model_name = self._client()
+        client, model_name = open_model(self.ctx.spec, self.home)
+        try:
+            def ask(system: str, text: str) -> str:
+                return self._ask(client, model_name, system,
+                                 [{"role": "user", "content": text}], JUDGE_MAX_TOKENS)
 
-        def ask(system: str, text: str) -> str:
-            return self._ask(client, model_name, system,
-                             [{"role": "user", "content": text}], JUDGE_MAX_TOKENS)
-
-        return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
+            return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
+        finally:
+            client.close()
 
     def review(self) -> Decision:
         self.control.boundary()
@@ -592,11 +601,25 @@ class Pipeline:
     # -- helpers ---------------------------------------------------------------------
 
     def _policy(self) -> Policy:
-        """The category's policy, at the level the run was dispatched with."""
+        """The category's policy. A run takes the category's level when it starts (the
+        level may have changed since it was queued) and keeps it when it resumes."""
         policy = load_policy(self.db, self.ctx.run.category)
+        if not self._state() and policy.level != self.ctx.run.level:
+            self.ctx.run = self.log.update(level=int(policy.level))
         if policy.level != self.ctx.run.level:
             policy = policy.with_level(self.ctx.run.level)
         return policy
+
+    def _require_sandbox(self) -> None:
+        """A level-4 run (no person sees its commands) does not start without the
+        sandbox, unless its policy allows an unsandboxed shell."""
+        if self.ctx.run.level < 4 or self.policy.allow_unsandboxed:
+            return
+        works, why = bwrap_available()
+        if not works:
+            raise RunEnded(m.FAILED, f"a level-4 run needs the sandbox and {why}; install "
+                           f"it, or set allow_unsandboxed = true in the "
+                           f"'{self.ctx.run.category}' policy")
 
     def _repo(self) -> RepoSettings:
         spec = self.ctx.spec
@@ -622,8 +645,9 @@ class Pipeline:
                 self.home.inbox]
 
     def _sandbox(self, root: Path) -> SandboxConfig:
-        return SandboxConfig(root=root, network=False,
-                             allow_unsandboxed=self.ctx.run.level < 4,
+        return SandboxConfig(root=root, network=self.policy.network,
+                             allow_unsandboxed=(self.policy.allow_unsandboxed
+                                                or self.ctx.run.level < 4),
                              hide=self._hidden())
 
     def _commit(self, what: str) -> str | None:
@@ -665,20 +689,6 @@ class Pipeline:
             minutes = (utcnow() - as_utc(run.started_at)).total_seconds() / 60
             spend["minutes"] = minutes / limits["minutes"]
         return spend
-
-    def _client(self) -> tuple[Any, str]:
-        """The run's model client and model name, opened once per execution (a scripted
-        model keeps its place in the script across the plan and every attempt)."""
-        if self._model is None:
-            self._model = open_model(self.ctx.spec, self.home)
-        return self._model
-
-    def _close_model(self) -> None:
-        if self._model is not None:
-            client, self._model = self._model[0], None
-            close = getattr(client, "close", None)
-            if close is not None:
-                close()
 
     def _ask(self, client: Any, model: str, system: str, messages: list[dict[str, Any]],
              max_tokens: int) -> str:
