@@ -117,6 +117,7 @@ class Pipeline:
             assert spec is not None
         self.ctx = RunContext(run=run, spec=spec)
         self.policy: Policy = Policy.default(run.category, run.level)
+        self._model: tuple[Any, str] | None = None
         self.gatekeeper: Gatekeeper = Gatekeeper()
 
     # -- the whole run ---------------------------------------------------------------
@@ -151,6 +152,8 @@ class Pipeline:
             return self._finish(m.FAILED, str(exc))
         except Exception as exc:  # a bug or an outage must not leave the run "running"
             return self._finish(m.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._close_model()
         return self._finish(status, reason)
 
     def _begin(self) -> None:
@@ -239,27 +242,24 @@ class Pipeline:
         self.control.boundary()
         self.log.enter("plan")
         ws = self._ws()
-        client, model_name = open_model(self.ctx.spec, self.home)
+        client, model_name = self._client()
         system = system_prompt(self.ctx.spec, ws.path)
         messages: list[dict[str, Any]] = [{"role": "user", "content": PLAN_REQUEST}]
-        try:
-            for _ in range(MAX_PLAN_REVISIONS):
-                with self.log.step("plan", "plan") as step:
-                    text = self._ask(client, model_name, system, messages, PLAN_MAX_TOKENS)
-                    step.output = text
-                self.log.event("plan", "the model wrote a plan", chars=len(text))
-                decision = self.gatekeeper.plan(text)
-                if decision.approved:
-                    break
-                self._refused(decision, "plan")
-                messages += [{"role": "assistant", "content": text},
-                             {"role": "user", "content": "A person asked for changes to the "
-                              f"plan: {decision.comment}\nWrite the revised plan."}]
-            else:
-                raise RunEnded(m.REJECTED, f"the plan was revised {MAX_PLAN_REVISIONS} "
-                               "times without being approved")
-        finally:
-            client.close()
+        for _ in range(MAX_PLAN_REVISIONS):
+            with self.log.step("plan", "plan") as step:
+                text = self._ask(client, model_name, system, messages, PLAN_MAX_TOKENS)
+                step.output = text
+            self.log.event("plan", "the model wrote a plan", chars=len(text))
+            decision = self.gatekeeper.plan(text)
+            if decision.approved:
+                break
+            self._refused(decision, "plan")
+            messages += [{"role": "assistant", "content": text},
+                         {"role": "user", "content": "A person asked for changes to the "
+                          f"plan: {decision.comment}\nWrite the revised plan."}]
+        else:
+            raise RunEnded(m.REJECTED, f"the plan was revised {MAX_PLAN_REVISIONS} "
+                           "times without being approved")
         self.ctx.plan = text
         self._mark(plan=text)
 
@@ -310,7 +310,7 @@ class Pipeline:
 
     def _run_agent(self, ws: Workspace, messages: list[dict[str, Any]], attempt: int) -> Any:
         """The agent loop for one attempt (resuming from its checkpoint when there is one)."""
-        client, model_name = open_model(self.ctx.spec, self.home)
+        client, model_name = self._client()
         self.log.update(model=model_name)
         sandbox = self._sandbox(ws.path)
         tools = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
@@ -401,15 +401,13 @@ class Pipeline:
 
     def _judge(self, scenario: scenarios.Scenario, ws: Workspace,
                trials: int) -> scenarios.ScenarioResult:
-        client, model_name = open_model(self.ctx.spec, self.home)
-        try:
-            def ask(system: str, text: str) -> str:
-                return self._ask(client, model_name, system,
-                                 [{"role": "user", "content": text}], JUDGE_MAX_TOKENS)
+        client, model_name = self._client()
 
-            return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
-        finally:
-            client.close()
+        def ask(system: str, text: str) -> str:
+            return self._ask(client, model_name, system,
+                             [{"role": "user", "content": text}], JUDGE_MAX_TOKENS)
+
+        return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
 
     def review(self) -> Decision:
         self.control.boundary()
@@ -689,6 +687,20 @@ class Pipeline:
             minutes = (utcnow() - as_utc(run.started_at)).total_seconds() / 60
             spend["minutes"] = minutes / limits["minutes"]
         return spend
+
+    def _client(self) -> tuple[Any, str]:
+        """The run's model client and model name, opened once per execution (a scripted
+        model keeps its place in the script across the plan and every attempt)."""
+        if self._model is None:
+            self._model = open_model(self.ctx.spec, self.home)
+        return self._model
+
+    def _close_model(self) -> None:
+        if self._model is not None:
+            client, self._model = self._model[0], None
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
 
     def _ask(self, client: Any, model: str, system: str, messages: list[dict[str, Any]],
              max_tokens: int) -> str:
