@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.home import Home
 from tests.conftest import git, write_spec
+from tests.test_gates_pipeline import approving
 
 SCRIPT = """\
 plan: |
@@ -78,10 +79,13 @@ def test_a_spec_goes_all_the_way_into_the_base_branch(tmp_path: Path, home: Home
     assert submitted.returncode == 0, submitted.stderr
     run_id = json.loads(submitted.stdout)[0]["id"]
 
-    done = andon(home, "run-once", "--json")
+    # feature is level 2: a person approves the plan, each edit and command, the merge.
+    with approving(home) as approved:
+        done = andon(home, "run-once", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [{"id": run_id, "status": "merged",
                                         "reason": "merged into main"}]
+    assert [g.kind for g in approved] == ["plan"] + ["action"] * 3 + ["review"]
 
     # The base branch has the agent's change, as a merge commit naming the run.
     assert "def whisper" in git(sample_repo, "show", "main:sample/text.py")
