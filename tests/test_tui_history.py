@@ -3,16 +3,21 @@ and reads that stay indexed with 100,000 runs."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from textual.app import App
+import pytest
+from sqlalchemy import event
 from textual.widgets import Input, Label, Select, Sparkline
 
 from engine.home import Home
 from store import models as m
 from store.db import Database
-from tests.test_tui_gates import Host, notifications, wait_for
+from tests.test_tui_gates import notifications, wait_for
+from tui.app import AndonApp
 from tui.screens.history import (
     HistoryFilter,
     HistoryScreen,
@@ -38,20 +43,30 @@ def seed(db: Database, rows: list[tuple[str, str, timedelta]]) -> None:
                         if status == m.MERGED else None))
 
 
-def shown(app: App[None]) -> list[str]:
+def shown(app: AndonApp) -> list[str]:
     table = app.screen.query_one(HistoryTable)
     return [str(table.get_row_at(i)[5]) for i in range(table.row_count)]
 
 
-def page_line(app: App[None]) -> str:
+def page_line(app: AndonApp) -> str:
     return str(app.screen.query_one("#history-page", Label).content)
 
 
-async def open_history(app: App[None], db: Database) -> HistoryScreen:
-    screen = HistoryScreen(db, clock=lambda: NOW, tz=UTC)
-    await app.push_screen(screen)
-    await wait_for(lambda: page_line(app) != "")
-    return screen
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is UTC, so "today" and the day buckets are the same everywhere."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def open_history(app: AndonApp, pilot) -> HistoryScreen:  # type: ignore[no-untyped-def]
+    await pilot.press("h")
+    await wait_for(lambda: isinstance(app.screen, HistoryScreen) and page_line(app) != "")
+    assert isinstance(app.screen, HistoryScreen)
+    return app.screen
 
 
 ROWS = [
@@ -63,11 +78,11 @@ ROWS = [
 
 
 async def test_filters_by_period_category_status_and_date_range(
-        home: Home, db: Database) -> None:
+        home: Home, db: Database, utc: None) -> None:
     seed(db, ROWS)
-    app = Host(home, db)
+    app = AndonApp(home, db, clock=lambda: NOW)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_history(app, db)  # 30 days by default
+        await open_history(app, pilot)  # 30 days by default
         assert shown(app) == ["docs run 0", "feature run 1", "docs run 2"]
         assert page_line(app) == "runs 1–3 of 3"
 
@@ -102,35 +117,35 @@ async def test_filters_by_period_category_status_and_date_range(
                                    for n in notifications(app)))
 
 
-async def test_pages_of_fifty_newest_first(home: Home, db: Database) -> None:
+async def test_pages_of_fifty_newest_first(home: Home, db: Database, utc: None) -> None:
     seed(db, [("docs", m.MERGED, timedelta(minutes=i)) for i in range(120)])
-    app = Host(home, db)
+    app = AndonApp(home, db, clock=lambda: NOW)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_history(app, db)
-        assert page_line(app) == "runs 1–50 of 120 · n: older"
+        await open_history(app, pilot)
+        assert page_line(app) == "runs 1–50 of 120 · ]: older"
         assert shown(app)[0] == "docs run 0" and shown(app)[-1] == "docs run 49"
-        await pilot.press("n")
+        await pilot.press("right_square_bracket")
         await wait_for(lambda: page_line(app).startswith("runs 51–100 of 120"))
         assert shown(app)[0] == "docs run 50"
-        await pilot.press("n")
-        await wait_for(lambda: page_line(app) == "runs 101–120 of 120 · p: newer")
+        await pilot.press("right_square_bracket")
+        await wait_for(lambda: page_line(app) == "runs 101–120 of 120 · [: newer")
         assert shown(app)[-1] == "docs run 119"
-        await pilot.press("n")
+        await pilot.press("right_square_bracket")
         await wait_for(lambda: "No older runs." in notifications(app))
-        await pilot.press("p")
+        await pilot.press("left_square_bracket")
         await wait_for(lambda: page_line(app).startswith("runs 51–100 of 120"))
         assert shown(app)[0] == "docs run 50"
 
 
 async def test_per_category_sparklines_of_runs_merges_and_cost(
-        home: Home, db: Database) -> None:
+        home: Home, db: Database, utc: None) -> None:
     seed(db, [("docs", m.MERGED, timedelta(days=1, hours=1)),
               ("docs", m.MERGED, timedelta(hours=1)),
               ("docs", m.FAILED, timedelta(hours=2)),
               ("feature", m.FAILED, timedelta(days=2))])
-    app = Host(home, db)
+    app = AndonApp(home, db, clock=lambda: NOW)
     async with app.run_test(size=(100, 30)) as pilot:
-        await open_history(app, db)
+        await open_history(app, pilot)
         await pilot.press("w")
         await wait_for(lambda: len(app.screen.query(Sparkline)) == 6)
         sparks = [list(s.data or []) for s in app.screen.query(Sparkline)]
@@ -161,17 +176,36 @@ def test_a_hundred_thousand_runs_page_and_chart_quickly(home: Home, db: Database
             " cost_usd, attempt, priority, model, turns, tokens_in, tokens_out, cache_read,"
             " cache_write, escalated, human_touched, cancel_requested, data) VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', 0, 0, 0, 0, 0, 0, 0, 0, '{}')", rows)
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, sql: str, params: Any, *args: Any) -> None:
+        if sql.lstrip().upper().startswith("SELECT"):
+            statements.append((sql, params))
+
     flt = HistoryFilter(category="feature", status=m.REJECTED,
                         start=NOW - timedelta(days=30), end=None)
-    began = time.monotonic()
-    first = history_page(db, flt)
-    last = first.runs[-1]
-    second = history_page(db, flt, (last.created_at, last.id or 0))
-    everything = history_page(db, HistoryFilter())
-    figures = history_metrics(db, HistoryFilter(start=NOW - timedelta(days=30)), NOW, UTC)
-    took = time.monotonic() - began
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        began = time.monotonic()
+        first = history_page(db, flt)
+        last = first.runs[-1]
+        second = history_page(db, flt, (last.created_at, last.id or 0))
+        everything = history_page(db, HistoryFilter())
+        failed = history_page(db, HistoryFilter(status=m.FAILED))
+        figures = history_metrics(db, HistoryFilter(start=NOW - timedelta(days=30)), NOW, UTC)
+        took = time.monotonic() - began
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
     assert len(first.runs) == 50 and first.has_next and first.total > 50
     assert second.runs[0].created_at < last.created_at
-    assert everything.total == 100_000
+    assert everything.total == 100_000 and failed.total == 20_000
     assert sorted(c.category for c in figures.categories) == sorted(categories)
-    assert took < 2.0, f"history reads took {took:.2f}s"
+
+    # Every read of the runs table goes through an index, never a full table scan.
+    with sqlite3.connect(db.path) as raw:
+        for sql, params in statements:
+            for row in raw.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall():
+                detail = row[-1]
+                if " runs" in detail:
+                    assert "INDEX" in detail, f"{detail}: {sql}"
+    assert took < 3.0, f"history reads took {took:.2f}s"

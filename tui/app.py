@@ -83,6 +83,7 @@ class AndonApp(App[None]):
     def _register_modes(self) -> None:
         """Each screen a person moves between, as a mode (one line per screen)."""
         from tui.screens.gates import GatesScreen
+        from tui.screens.history import HistoryScreen
         from tui.screens.policies import PoliciesScreen
         from tui.screens.specs import SpecsScreen
 
@@ -90,6 +91,7 @@ class AndonApp(App[None]):
         self.add_mode("gates", lambda: GatesScreen(self.db, clock=self.clock))
         self.add_mode("policies", lambda: PoliciesScreen(self.db))
         self.add_mode("specs", lambda: SpecsScreen(self.db, clock=self.clock))
+        self.add_mode("history", lambda: HistoryScreen(self.db, clock=self.clock))
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -101,6 +103,13 @@ class AndonApp(App[None]):
         self.set_interval(self.poll_seconds, self._watch_store)
         if self.start_engine:
             self._start_engine()
+        self._warm_up()
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Import the run screen (git, pygments, the gates engine) while the board shows,
+        so the first Enter on a run opens it at once."""
+        import tui.screens.run  # noqa: F401
 
     @work(thread=True, exclusive=True, group="store-watch", exit_on_error=False)
     def _watch_store(self) -> None:

@@ -20,19 +20,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select
-from textual.worker import Worker, WorkerState
 
 from engine.errors import UserError
 from store import models as m
 from store.clock import as_utc, utcnow
 from store.db import Database
+from tui.commands import PaletteCommand
+from tui.screens.base import StoreScreen
 from tui.widgets.history_metrics import CategoryMetrics, HistoryMetrics, Metrics
 from tui.widgets.history_table import HistoryTable
 
 PAGE = 50
-POLL_SECONDS = 2.0
 MAX_DAYS = 366  # the sparklines of "all" cover at most the last year
 PERIODS = (("today", "today"), ("7 days", "7d"), ("30 days", "30d"), ("all time", "all"),
            ("from/to", "range"))
@@ -207,13 +206,7 @@ class HistoryLoaded(Message):
         super().__init__()
 
 
-def failure_text(error: BaseException | None) -> str:
-    if isinstance(error, UserError | ValueError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
-class HistoryScreen(Screen[None]):
+class HistoryScreen(StoreScreen):
     SUB_TITLE = "history"
     DEFAULT_CSS = """
     HistoryScreen #history-filters { height: 3; }
@@ -226,8 +219,10 @@ class HistoryScreen(Screen[None]):
     HistoryScreen #history-page { height: 1; padding: 0 1; background: $boost; }
     """
     BINDINGS = [
-        Binding("n", "page(1)", "Next page", tooltip="Older runs"),
-        Binding("p", "page(-1)", "Prev page", tooltip="Newer runs"),
+        Binding("right_square_bracket", "page(1)", "Older", key_display="]",
+                tooltip="The next page: older runs"),
+        Binding("left_square_bracket", "page(-1)", "Newer", key_display="[",
+                tooltip="The previous page: newer runs"),
         Binding("t", "period('today')", "Today", show=False),
         Binding("w", "period('7d')", "7 days", show=False),
         Binding("m", "period('30d')", "30 days", show=False),
@@ -237,19 +232,17 @@ class HistoryScreen(Screen[None]):
         Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
     ]
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow,
-                 tz: tzinfo | None = None, poll: bool = True, period: str = "30d") -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None,
+                 tz: tzinfo | None = None, period: str = "30d") -> None:
         super().__init__()
         self.db = db
-        self.clock = clock
-        self.tz = tz or clock().astimezone().tzinfo or utcnow().tzinfo
-        self.poll = poll
+        self.clock = clock or utcnow
+        self.tz = tz or self.clock().astimezone().tzinfo or utcnow().tzinfo
         self.period = period
         self.filter = HistoryFilter()
         self._cursors: list[Key | None] = [None]  # the "after" key of each page shown
         self._last_key: Key | None = None
         self._has_next = False
-        self._seen_version: int | None = None
         self._categories: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -271,9 +264,12 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(HistoryTable).focus()
-        self.apply_filters()
-        if self.poll:
-            self.set_interval(POLL_SECONDS, self._poll)
+        self.filter = self._read_filters()
+        super().on_mount()
+
+    def reload(self) -> None:
+        """The store changed: read the page shown again (and the figures)."""
+        self._load(self.filter, self._cursors[-1], True)
 
     # -- filters ---------------------------------------------------------------------
 
@@ -300,7 +296,6 @@ class HistoryScreen(Screen[None]):
             self.notify(str(exc), severity="error", markup=False)
             return
         self._cursors = [None]
-        self._seen_version = None
         self._load(self.filter, None, True)
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -325,21 +320,12 @@ class HistoryScreen(Screen[None]):
 
     # -- loading ---------------------------------------------------------------------
 
-    def _poll(self) -> None:
-        if self.is_current and len(self._cursors) == 1:  # page one follows new runs
-            self._load(self.filter, None, True, only_if_changed=True)
-
     @work(thread=True, exclusive=True, group="history-load", exit_on_error=False)
-    def _load(self, flt: HistoryFilter, after: Key | None, with_metrics: bool,
-              only_if_changed: bool = False) -> None:
-        version = self.db.data_version()
-        if only_if_changed and version == self._seen_version:
-            return
+    def _load(self, flt: HistoryFilter, after: Key | None, with_metrics: bool) -> None:
         page = history_page(self.db, flt, after)
         metrics = (history_metrics(self.db, replace(flt, status=None), self.clock(), self.tz)
                    if with_metrics else None)
         categories = history_categories(self.db) if with_metrics else None
-        self._seen_version = version
         self.post_message(HistoryLoaded(flt, after, page, metrics, categories))
 
     async def on_history_loaded(self, message: HistoryLoaded) -> None:
@@ -354,8 +340,8 @@ class HistoryScreen(Screen[None]):
         first = (len(self._cursors) - 1) * PAGE
         shown = (f"runs {first + 1}–{first + len(page.runs)} of {page.total:,}"
                  if page.runs else "no runs match")
-        more = " · n: older" if page.has_next else ""
-        back = " · p: newer" if len(self._cursors) > 1 else ""
+        more = " · ]: older" if page.has_next else ""
+        back = " · [: newer" if len(self._cursors) > 1 else ""
         self.query_one("#history-page", Label).update(shown + more + back)
         if message.categories is not None and message.categories != self._categories:
             self._categories = message.categories
@@ -391,19 +377,24 @@ class HistoryScreen(Screen[None]):
         if run_id is None:
             self.notify("No run selected.", severity="warning")
             return
-        try:
-            from tui.screens.run import RunScreen  # type: ignore[import-not-found]
-        except ImportError:  # SEAM: the run screen is being written by the shell's owner
-            self.notify(f"Run {run_id}: the run screen is not available yet.")
-            return
-        self.app.push_screen(RunScreen(run_id))
+        self.andon.open_run(run_id)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+        else:
+            self.andon.action_show("board")
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a failed worker (a page or the figures) is reported."""
-        if event.state == WorkerState.ERROR:
-            self.notify(failure_text(event.worker.error), title="Not done",
-                        severity="error", markup=False)
+    def palette_commands(self) -> list[PaletteCommand]:
+        out = [PaletteCommand(f"History: {name}", f"key {key}",
+                              lambda p=period: self.action_period(p))
+               for name, key, period in (("today", "t", "today"), ("last 7 days", "w", "7d"),
+                                         ("last 30 days", "m", "30d"),
+                                         ("all time", "a", "all"))]
+        out += [PaletteCommand("History: from/to days", "type YYYY-MM-DD in from and to",
+                               lambda: self.action_period("range")),
+                PaletteCommand("History: older runs", "key ]", lambda: self.action_page(1)),
+                PaletteCommand("History: newer runs", "key [", lambda: self.action_page(-1)),
+                PaletteCommand("History: filter by category or status", "key f",
+                               self.action_focus_filters)]
+        return out
