@@ -13,6 +13,7 @@ import pytest
 
 from engine.home import Home
 from store.db import Database
+from tests.support.tui import seeded  # noqa: F401  (the control room's seeded factory)
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Tester", "GIT_AUTHOR_EMAIL": "t@example.com",

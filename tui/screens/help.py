@@ -29,10 +29,9 @@ def key_name(key: str) -> str:
     return names.get(key, key)
 
 
-def keys_table(screen: Screen[object]) -> Table:
-    table = Table(box=None, show_header=False, padding=(0, 1))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column()
+def key_rows(screen: Screen[object]) -> list[tuple[str, str, bool]]:
+    """(key, what it does, enabled now) for each described binding of `screen`."""
+    rows: list[tuple[str, str, bool]] = []
     seen: set[str] = set()
     for key, active in screen.active_bindings.items():
         binding = active.binding
@@ -40,13 +39,19 @@ def keys_table(screen: Screen[object]) -> Table:
         if not text or key in seen:
             continue
         seen.add(key)
-        line = Text(text)
         if binding.tooltip and binding.tooltip != text:
-            line.append(f" — {binding.tooltip}", style="dim")
-        if not active.enabled:
-            line.stylize("dim")
-        table.add_row(key_name(key), line)
-    table.add_row("ctrl+p", "Command palette: every action, runs by number or title")
+            text = f"{text} — {binding.tooltip}"
+        rows.append((key_name(key), text, active.enabled))
+    rows.append(("ctrl+p", "Command palette — every action, runs by number or title", True))
+    return rows
+
+
+def keys_table(rows: list[tuple[str, str, bool]]) -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 1))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for key, text, enabled in rows:
+        table.add_row(key, Text(text, style="" if enabled else "dim"))
     return table
 
 
@@ -63,6 +68,7 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, under: Screen[object]) -> None:
         super().__init__()
         self.under = under
+        self.rows = key_rows(under)
 
     def compose(self) -> ComposeResult:
         legend = Table(box=None, show_header=False, padding=(0, 1))
@@ -74,7 +80,7 @@ class HelpScreen(ModalScreen[None]):
             legend.add_row(level_dimmer(level), f"level {level}: {name}")
         with VerticalScroll():
             yield Static(Text("Keys here", style="bold underline"))
-            yield Static(keys_table(self.under))
+            yield Static(keys_table(self.rows))
             yield Static(Text("\nLegend", style="bold underline"))
             yield Static(legend)
             yield Static(Text("\nEscape or ? closes this.", style="dim"))

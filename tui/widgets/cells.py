@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 PADDING = 2  # DataTable's cell_padding, both sides
@@ -41,6 +42,10 @@ class KeyedTable(DataTable[Any]):
 
     COLUMNS: Sequence[Col] = ()
     FLEX_MIN = 10
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 
 from tui.data import LineRow
 from tui.widgets.cells import Col, KeyedTable
@@ -38,6 +39,8 @@ class LinesTable(KeyedTable):
                Col("queue", "queue", 5), Col("wait", "wait", 4), Col("ok 30d", "ok", 6),
                Col("spend today", "spend", 11))
     FLEX_MIN = 10
+    BINDINGS = [Binding("enter", "select_cursor", "Line's runs",
+                        tooltip="Show this line's runs")]
     DEFAULT_CSS = """
     LinesTable { height: auto; max-height: 9; }
     """

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 
 from tui.data import RunRow
 from tui.widgets.cells import Col, KeyedTable
@@ -41,6 +42,7 @@ class RunsTable(KeyedTable):
     DEFAULT_CSS = """
     RunsTable { height: 1fr; }
     """
+    BINDINGS = [Binding("enter", "select_cursor", "Open", tooltip="Open the selected run")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(zebra_stripes=True, **kwargs)
