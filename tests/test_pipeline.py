@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from engine import merge as merging
 from engine import workspace
 from engine.control import RunControl
 from engine.gates import decide_gate, list_gates
