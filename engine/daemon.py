@@ -9,7 +9,8 @@ The daemon is an `engine.runner.Engine` in mode "daemon", with logging to the ho
 * SIGHUP: re-read andon.toml.
 
 `running_daemon(home)` tells the TUI and the CLI whether an engine (a daemon, or a TUI's
-embedded engine) runs for a home, with its pid, start time and last heartbeat.
+embedded engine) runs for a home, with its pid, start time and last heartbeat;
+`start_embedded(home, db)` starts the TUI's own engine when none runs.
 """
 
 from __future__ import annotations
@@ -98,6 +99,29 @@ def running_daemon(home: Home) -> DaemonInfo | None:
         if beat.get("pid") == who.pid else []
     return DaemonInfo(pid=who.pid, host=who.host, mode=who.mode, started=who.started,
                       heartbeat=heartbeat, running=running)
+
+
+def start_embedded(home: Home, db: Any, *, log_to_file: bool = True) -> Any:
+    """Start an engine inside this process (the TUI's), unless one already runs for the
+    home. Returns the started `engine.runner.EmbeddedEngine` (call `.stop()` when the
+    TUI quits), or None when a daemon or another TUI's engine is running."""
+    from engine.lock import EngineRunning
+    from engine.runner import EmbeddedEngine
+
+    if running_daemon(home) is not None:
+        return None
+    engine = EmbeddedEngine(home, db)
+    try:
+        engine.acquire()
+    except EngineRunning:
+        return None
+    if log_to_file:
+        setup_logging(home, stdout=False)
+    try:
+        return engine.start()
+    except BaseException:
+        engine.lock.release()
+        raise
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):

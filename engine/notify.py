@@ -8,7 +8,10 @@ configured in andon.toml::
     command = "notify-send Andon \\"$ANDON_TITLE\\""   # run by the shell, JSON on stdin
     webhook = "http://127.0.0.1:9000/andon"          # POSTed the same JSON
     timeout = 10                                     # seconds per hook
-    events = ["gate.opened", "run.failed", "run.stuck", "escalation"]  # optional
+    events = ["gate.opened", "run.failed", "run.stuck"]  # the default
+
+Escalations open a gate of kind "escalation", so they arrive as "gate.opened" with
+`"gate": "escalation"` and the tripped rules in the reason.
 
 The JSON names the run, spec, category, level, gate kind and reason, and nothing else:
 no transcript, no diff, no environment. A command runs with a scrubbed environment (no
@@ -37,7 +40,9 @@ from store.db import Database
 log = logging.getLogger("andon.notify")
 
 CURSOR_KEY = "notify.cursor"
-DEFAULT_EVENTS = ("gate.opened", "run.failed", "run.stuck", "run.escalated", "escalation")
+# An escalation always opens a gate (kind "escalation"), so "gate.opened" covers it once;
+# "escalation" in `events` adds the raw escalation events (kinds containing "escalat").
+DEFAULT_EVENTS = ("gate.opened", "run.failed", "run.stuck")
 REASON_LIMIT = 500
 BATCH = 200
 
@@ -65,7 +70,7 @@ class HookConfig:
         return bool(self.command or self.webhook)
 
     def wants(self, kind: str) -> bool:
-        return any(kind == e or (e == "escalation" and kind.startswith("escalat"))
+        return any(kind == e or (e == "escalation" and "escalat" in kind)
                    for e in self.events)
 
 

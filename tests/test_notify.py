@@ -137,12 +137,12 @@ def test_command_hook_reads_json_on_stdin_without_secrets(
     out = tmp_path / "hook.json"
     script = (f"{sys.executable} -c \"import json,os,sys; d=json.load(sys.stdin); "
               f"d['env']=sorted(os.environ); open('{out}','w').write(json.dumps(d))\"")
-    notifier = Notifier(db, HookConfig(command=script))
+    notifier = Notifier(db, HookConfig(command=script, events=("escalation",)))
     run_id = _run(db, "Bump deps", "deps")
-    _event(db, run_id, "escalation", "new dependency: requests")
+    _event(db, run_id, "run.escalation", "new dependency: requests")
     assert notifier.poll() == 1
     got = json.loads(out.read_text())
-    assert got["event"] == "escalation" and got["category"] == "deps"
+    assert got["event"] == "run.escalation" and got["category"] == "deps"
     assert got["reason"] == "new dependency: requests"
     assert "ANTHROPIC_API_KEY" not in got["env"]
     assert "ANDON_EVENT" in got["env"]
@@ -174,4 +174,5 @@ def test_hooks_from_andon_toml() -> None:
     assert hooks.enabled and hooks.timeout == 3
     assert hooks.wants("run.failed") and not hooks.wants("gate.opened")
     assert not HookConfig.from_config({}).enabled
-    assert HookConfig.from_config({}).wants("escalation.diff_size")
+    assert not HookConfig.from_config({}).wants("run.escalated")  # its gate.opened tells
+    assert HookConfig(events=("escalation",)).wants("run.escalated")

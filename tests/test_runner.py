@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col, select
 
 from engine.control import CORD_KEY, RunControl, Stopping
-from engine.daemon import running_daemon
+from engine.daemon import running_daemon, start_embedded
 from engine.home import Home
 from engine.lock import EngineRunning
 from engine.queue import submit, upsert_spec
@@ -303,8 +303,18 @@ def test_one_engine_per_home_and_running_daemon(home: Home, db: Database,
     try:
         info = running_daemon(home)
         assert info is not None and info.mode == "embedded"
+        assert start_embedded(home, db, log_to_file=False) is None  # one is running
     finally:
         embedded.stop()
+
+    started = start_embedded(home, db, log_to_file=False)
+    try:
+        assert started is not None and started.running
+        info = running_daemon(home)
+        assert info is not None and info.mode == "embedded"
+    finally:
+        started.stop()
+    assert running_daemon(home) is None
 
 
 def test_the_lock_is_held_across_processes(home: Home, tmp_path: Path) -> None:
