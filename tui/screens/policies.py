@@ -76,9 +76,9 @@ class PoliciesScreen(StoreScreen):
     PoliciesScreen PolicyDetail { height: 1fr; border-top: solid $primary; }
     """
     BINDINGS = [
-        Binding("plus,equals_sign", "change_level(1)", "Level +", key_display="+",
+        Binding("plus,equals_sign", "change_level(1)", "Promote", key_display="+",
                 tooltip="Promote the selected category one level (asks first)"),
-        Binding("minus", "change_level(-1)", "Level -", key_display="-",
+        Binding("minus", "change_level(-1)", "Demote", key_display="-",
                 tooltip="Demote the selected category one level (asks first)"),
         Binding("escape", "back", "Back", tooltip="Back to the previous screen"),
     ]
