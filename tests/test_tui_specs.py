@@ -180,13 +180,18 @@ async def test_cancel_a_queued_run_now_and_a_running_one_at_its_next_step(
         await wait_for(lambda: table.row_count == 1)
 
 
-async def test_schedules_show_the_cron_and_the_next_firing(
+async def test_schedules_show_the_cron_and_the_next_firing_as_the_engine_reads_them(
         tmp_path: Path, home: Home, db: Database,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.queue import upsert_spec
     from engine.spec import parse_spec
 
-    upsert_spec(db, parse_spec(good_spec(tmp_path, "nightly", schedule="0 3 * * *")))
+    config = home.config_path.read_text().replace(
+        "concurrency = 2", 'concurrency = 2\ntimezone = "Europe/Berlin"')
+    home.config_path.write_text(config)
+    home.reload()
+    # Sundays at 03:00 in Berlin: standard cron counts weekdays from Sunday = 0.
+    upsert_spec(db, parse_spec(good_spec(tmp_path, "weekly", schedule="0 3 * * 0")))
     upsert_spec(db, parse_spec(good_spec(tmp_path, "once")))
     app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -194,4 +199,7 @@ async def test_schedules_show_the_cron_and_the_next_firing(
         await pilot.press("3")
         table = screen.query_one(ScheduleTable)
         await wait_for(lambda: table.row_count == 1)
-        assert cells(table)[0][2:] == ["0 3 * * *", "never", "2025-03-02 03:00"]
+        # NOW is Saturday 2025-03-01 13:00 in Berlin: next is Sunday 03:00 there.
+        assert cells(table)[0][2:] == ["0 3 * * 0", "never", "2025-03-02 03:00"]
+        assert str(table.columns[table.coordinate_to_cell_key((0, 2)).column_key].label) == (
+            "schedule (Europe/Berlin)")

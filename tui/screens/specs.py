@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import case
 from sqlmodel import col, select
 from textual import work
@@ -23,7 +23,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from engine.errors import NotFound
+from engine.errors import NotFound, UserError
+from engine.home import Home
 from engine.queue import enqueue
 from policies.stored import current_user
 from store import models as m
@@ -39,23 +40,40 @@ from tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
 MAX_ROWS = 500
 
 
-def next_fire(schedule: str | None, now: datetime) -> datetime | None:
-    """When a cron schedule (UTC) fires next after `now`; None if it does not parse."""
+def schedule_zone(home: Home | None) -> str:
+    """The time zone schedules fire in: andon.toml's [engine] timezone (UTC by default)."""
+    if home is None:
+        return "UTC"
+    from engine.runner import EngineSettings
+
+    try:
+        return EngineSettings.from_config(home.config).timezone
+    except UserError:
+        return "UTC"  # `andon doctor` and the daemon report the bad config
+
+
+def next_fire(schedule: str | None, now: datetime, zone: str = "UTC") -> datetime | None:
+    """When a spec's schedule fires next after `now`, read as the engine reads it
+    (standard cron weekdays, in `zone`); None if it does not parse."""
     if not schedule:
         return None
+    from engine.runner import crontab
+
     try:
-        return CronTrigger.from_crontab(schedule, timezone="UTC").get_next_fire_time(None, now)
+        return crontab(schedule, ZoneInfo(zone)).get_next_fire_time(None, now)
     except ValueError:
         return None
 
 
 class SpecsLoaded(Message):
     def __init__(self, specs: list[m.Spec], queue: list[m.Run],
-                 schedules: list[tuple[m.Spec, datetime | None]], now: datetime) -> None:
+                 schedules: list[tuple[m.Spec, datetime | None]], now: datetime,
+                 zone: str = "UTC") -> None:
         self.specs = specs
         self.queue = queue
         self.schedules = schedules
         self.now = now
+        self.zone = zone
         super().__init__()
 
 
@@ -66,9 +84,9 @@ class SpecActionDone(Message):
         super().__init__()
 
 
-def load_specs(db: Database, now: datetime) -> SpecsLoaded:
+def load_specs(db: Database, now: datetime, zone: str = "UTC") -> SpecsLoaded:
     """Known specs (newest first), active runs (running ones, then the queue in the order
-    the engine claims it), and scheduled specs with their next firing."""
+    the engine claims it), and scheduled specs with their next firing in `zone`."""
     queued_last = case((col(m.Run.status) == m.QUEUED, 1), else_=0)
     with db.read() as s:
         specs = list(s.exec(select(m.Spec).order_by(col(m.Spec.id).desc())
@@ -79,8 +97,8 @@ def load_specs(db: Database, now: datetime) -> SpecsLoaded:
         scheduled = list(s.exec(select(m.Spec).where(col(m.Spec.schedule).is_not(None),
                                                      col(m.Spec.active).is_(True))
                                 .order_by(col(m.Spec.id))).all())
-    return SpecsLoaded(specs, queue, [(spec, next_fire(spec.schedule, now))
-                                      for spec in scheduled], now)
+    return SpecsLoaded(specs, queue, [(spec, next_fire(spec.schedule, now, zone))
+                                      for spec in scheduled], now, zone)
 
 
 def requeue(db: Database, spec_id: int) -> m.Run:
@@ -133,13 +151,14 @@ class SpecsScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, group="specs-load", exit_on_error=False)
     def _load(self) -> None:
-        self.post_message(load_specs(self.db, self.clock()))
+        zone = schedule_zone(getattr(self.app, "home", None))
+        self.post_message(load_specs(self.db, self.clock(), zone))
 
     def on_specs_loaded(self, message: SpecsLoaded) -> None:
         self.runs = {run.id or 0: run for run in message.queue}
         self.query_one(SpecTable).show_specs(message.specs)
         self.query_one(QueueTable).show_runs(message.queue, message.now)
-        self.query_one(ScheduleTable).show_schedules(message.schedules)
+        self.query_one(ScheduleTable).show_schedules(message.schedules, message.zone)
         tabs = self.query_one(TabbedContent)
         tabs.get_tab("queue-tab").label = f"Queue ({len(message.queue)}) [2]"
 

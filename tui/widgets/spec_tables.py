@@ -4,7 +4,8 @@ stays on its row when a list refreshes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from store import models as m
 from store.clock import as_utc
@@ -16,9 +17,9 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _when(value: datetime | None) -> str:
+def _when(value: datetime | None, tz: tzinfo = UTC) -> str:
     when = as_utc(value)
-    return f"{when:%Y-%m-%d %H:%M}" if when else "never"
+    return f"{when.astimezone(tz):%Y-%m-%d %H:%M}" if when else "never"
 
 
 class SpecTable(KeyedTable):
@@ -45,7 +46,11 @@ class QueueTable(KeyedTable):
 class ScheduleTable(KeyedTable):
     COLUMNS = ("spec", "title", "schedule (UTC)", "last fired", "next")
 
-    def show_schedules(self, rows: list[tuple[m.Spec, datetime | None]]) -> None:
+    def show_schedules(self, rows: list[tuple[m.Spec, datetime | None]],
+                       zone: str = "UTC") -> None:
+        """Cron and times in the zone schedules fire in (the column heading names it)."""
+        tz = ZoneInfo(zone)
+        self.COLUMNS = ("spec", "title", f"schedule ({zone})", "last fired", "next")
         self.replace_rows([(str(s.id), (
-            str(s.id), _cut(s.title, 40), s.schedule or "", _when(s.last_fired_at),
-            _when(nxt) if nxt else "-")) for s, nxt in rows])
+            str(s.id), _cut(s.title, 40), s.schedule or "", _when(s.last_fired_at, tz),
+            _when(nxt, tz) if nxt else "-")) for s, nxt in rows])
