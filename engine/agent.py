@@ -39,7 +39,7 @@ run is marked held and the same request is tried again later.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -61,12 +61,14 @@ from engine.providers.retry import (
     call_with_retries,
 )
 from engine.recorder import Redactor, envelope
-from engine.runlog import RunLog
+from engine.runlog import STEP_OUTPUT_LIMIT, RunLog, StepHandle
+from engine.textcap import cap
 from engine.tools.base import Tool, ToolOutcome
 from store import models as m
 from store.clock import utcnow
 
 T = TypeVar("T")
+Said = tuple[str, str, dict[str, Any]]  # an event: kind, message, data
 
 DONE, REFUSAL, BUDGET, STUCK, ERROR = "done", "refusal", "budget", "stuck", "error"
 EPHEMERAL = {"type": "ephemeral"}
@@ -184,8 +186,7 @@ class Agent:
                 self._paused_call(self.control.boundary)
                 breach = self.budget.check(self._spend_now())
                 if breach is not None:
-                    self._save(state)
-                    self.log.event("agent.budget", breach.reason, budget=breach.kind)
+                    self._save(state, [("agent.budget", breach.reason, {"budget": breach.kind})])
                     return self._result(BUDGET, breach.reason, breach=breach)
                 try:
                     result = self._turn(state)
@@ -201,16 +202,23 @@ class Agent:
         """One model request and what its reply asks for; a result when the loop ends."""
         turn = state.turn + 1
         request = self._request(state.messages)
-        with self.log.step("turn", f"turn {turn}") as step:
-            t0 = self.clock()
-            paused0 = self._paused
-            reply = self._ask(request, turn)
-            self._turn_model += self.clock() - t0 - (self._paused - paused0)
-            text = "".join(b.text for b in reply.content if b.type == "text")
-            usage = reply.usage
-            step.output = text
-            step.data = {"stop_reason": reply.stop_reason,
-                         "usage": usage.model_dump(exclude_none=True)}
+        started = utcnow()
+        t0 = self.clock()
+        paused0 = self._paused
+        try:
+            reply, tail = self._ask(request, turn)
+        except BaseException as exc:
+            output = exc.message if isinstance(exc, ModelCallFailed) else (
+                f"{type(exc).__name__}: {exc}")
+            with self.log.db.write() as s:
+                s.add(self._step_row("turn", f"turn {turn}", started, status="error",
+                                     output=output))
+            raise
+        self._turn_model += self.clock() - t0 - (self._paused - paused0)
+        text = "".join(b.text for b in reply.content if b.type == "text")
+        events: list[Said] = []
+        if tail:
+            events.append(("model.text", tail, {"turn": turn}))
         self._turns += 1
         content = [_block(b) for b in reply.content]
         content = [b for b in content if not (b.get("type") == "text" and not b.get("text"))]
@@ -236,13 +244,16 @@ class Agent:
         elif stop == "max_tokens":
             state.messages.append({"role": "user",
                                    "content": [{"type": "text", "text": TRUNCATED_NOTE}]})
-            self.log.event("model.truncated", "the reply hit max_tokens; asking to continue",
-                           turn=turn)
+            events.append(("model.truncated", "the reply hit max_tokens; asking to continue",
+                           {"turn": turn}))
         elif stop == "pause_turn":
-            self.log.event("model.paused", "the API paused the turn; continuing", turn=turn)
+            events.append(("model.paused", "the API paused the turn; continuing",
+                           {"turn": turn}))
         else:  # end_turn, stop_sequence
             result = self._end(state, DONE, text.strip()[:2000])
-        self._record(state, request, reply, turn)
+        step = self._step_row("turn", f"turn {turn}", started, output=text, data={
+            "stop_reason": stop, "usage": reply.usage.model_dump(exclude_none=True)})
+        self._record(state, request, reply, turn, step, events)
         return result
 
     def _end(self, state: AgentState, status: str, reason: str) -> AgentResult:
@@ -273,8 +284,9 @@ class Agent:
                 "system": [{"type": "text", "text": self.system, "cache_control": EPHEMERAL}],
                 "tools": tools, "messages": sent}
 
-    def _ask(self, request: dict[str, Any], turn: int) -> Any:
-        """The model's reply, through retries; holds the run while the service is away."""
+    def _ask(self, request: dict[str, Any], turn: int) -> tuple[Any, str]:
+        """The model's reply (and its text not yet in the event log), through retries;
+        holds the run while the service is away."""
         held = False
         while True:
             try:
@@ -309,9 +321,8 @@ class Agent:
                     self.log.event("model.text", "".join(pending), turn=turn)
                     pending.clear()
                     last = now
-            if pending:
-                self.log.event("model.text", "".join(pending), turn=turn)
-            return stream.get_final_message()
+            # the rest of the text goes to the event log with the turn's record
+            return stream.get_final_message(), "".join(pending)
 
     def _wait(self, seconds: float) -> None:
         self._paused_call(lambda: self.control.wait(seconds))
@@ -325,51 +336,72 @@ class Agent:
     def _run_tools(self, state: AgentState) -> AgentResult | None:
         """Run the last reply's tool calls not yet done, recording each result as it
         completes; then the results become the next user message."""
-        message = state.messages[-1]
-        content = _content(message)
+        content = _content(state.messages[-1])
         calls = [b for b in content if b.get("type") == "tool_use"]
         cut = state.stop_reason == "max_tokens" and bool(content) and content[-1] is calls[-1]
-        for block in calls:
-            if block["id"] in state.results:
-                continue
+        pending = [b for b in calls if b["id"] not in state.results]
+        if not pending:  # every result was recorded before an interruption
+            self._answer(state, calls)
+            self._save(state)
+        for block in pending:
+            said: list[Said] = []
+            row: m.Step | None = None
             if cut and block is calls[-1]:
                 outcome = ToolOutcome(CUT_CALL, is_error=True)
             else:
                 stuck = self._guard.see(block.get("name", ""), block.get("input"))
                 if stuck is not None:
-                    self.log.event("agent.stuck", stuck)
                     result = self._end(state, STUCK, stuck)
-                    self._save(state)
+                    self._save(state, [("agent.stuck", stuck, {})])
                     return result
-                outcome = self._call(block)
+                outcome, row = self._call(block)
+                said.append(("tool", f"{block.get('name')} {_summary(block.get('input'))}",
+                             {"error": outcome.is_error}))
             text = outcome.text if outcome.text.strip() else "(no output)"
             state.results[block["id"]] = {"type": "tool_result", "tool_use_id": block["id"],
                                           "content": text, "is_error": outcome.is_error}
             state.calls = list(self._guard.history)
-            self._save(state)
+            if block is pending[-1]:
+                self._answer(state, calls)
+            self._save(state, said, row)  # the result is safe before the next call starts
+        return None
+
+    def _answer(self, state: AgentState, calls: list[dict[str, Any]]) -> None:
+        """All results are in: they become the user message, and the model is next."""
         reply: list[dict[str, Any]] = [state.results[b["id"]] for b in calls]
         if state.stop_reason == "max_tokens":
             reply.append({"type": "text", "text": TRUNCATED_NOTE})
         state.messages.append({"role": "user", "content": reply})
         state.results = {}
         state.phase = MODEL
-        self._save(state)
-        return None
 
-    def _call(self, block: dict[str, Any]) -> ToolOutcome:
+    def _call(self, block: dict[str, Any]) -> tuple[ToolOutcome, m.Step]:
+        """Run one tool call; returns the outcome and its step row (opened in the store
+        now, finished by the caller together with the checkpoint)."""
         name = block.get("name", "")
         tool_input = block.get("input")
-        tool = self.tools.get(name)
-        with self.log.step("tool", name, input=tool_input) as step:
-            outcome = self._outcome(tool, name, tool_input, step)
-            step.output = outcome.full or outcome.text
-            step.exit_code = outcome.exit_code
-            if step.status == "ok":
-                step.status = "failed" if outcome.is_error else "ok"
-        self.log.event("tool", f"{name} {_summary(tool_input)}", error=outcome.is_error)
-        return outcome
+        with self.log.db.write() as s:
+            row = self._step_row("tool", name, utcnow(), status="running", input=tool_input)
+            s.add(row)
+            s.flush()
+        step = StepHandle(id=row.id or 0)
+        try:
+            outcome = self._outcome(self.tools.get(name), name, tool_input, step)
+        except BaseException as exc:  # a crash or a stop inside a gate: say so, then go
+            row.status, row.output, row.finished_at = "error", f"{type(exc).__name__}: {exc}", \
+                utcnow()
+            with self.log.db.write() as s:
+                s.merge(row)
+            raise
+        row.status = step.status if step.status != "ok" else (
+            "failed" if outcome.is_error else "ok")
+        row.output = cap(outcome.full or outcome.text, STEP_OUTPUT_LIMIT)
+        row.exit_code = outcome.exit_code
+        row.finished_at = utcnow()
+        return outcome, row
 
-    def _outcome(self, tool: Tool | None, name: str, tool_input: Any, step: Any) -> ToolOutcome:
+    def _outcome(self, tool: Tool | None, name: str, tool_input: Any,
+                 step: StepHandle) -> ToolOutcome:
         if tool is None:
             known = ", ".join(sorted(self.tools))
             return ToolOutcome(f"Error: unknown tool {name!r}; the tools are: {known}",
@@ -397,10 +429,10 @@ class Agent:
 
     # -- bookkeeping -----------------------------------------------------------------
 
-    def _record(self, state: AgentState, request: dict[str, Any], reply: Any,
-                turn: int) -> None:
-        """Usage, cost, run totals, the flight recording and the checkpoint: one
-        transaction, so a crash leaves all of them or none."""
+    def _record(self, state: AgentState, request: dict[str, Any], reply: Any, turn: int,
+                step: m.Step, events: Sequence[Said]) -> None:
+        """The turn's step, usage, cost, run totals, flight recording, events and the
+        checkpoint: one transaction, so a crash leaves all of them or none."""
         usage = reply.usage
         fresh = usage.input_tokens or 0
         out = usage.output_tokens or 0
@@ -411,6 +443,8 @@ class Agent:
         recorded = envelope(reply.model_dump(mode="json"), attempt=state.attempt,
                             streamed=True)
         with self.log.db.write() as s:
+            s.add(step)
+            self._add_events(s, events)
             s.add(m.Usage(run_id=self.log.run_id, turn=turn, model=self.model,
                           input_tokens=fresh, output_tokens=out,
                           cache_creation_tokens=written, cache_read_tokens=read,
@@ -438,10 +472,30 @@ class Agent:
                            + (" and its dollar budget cannot be checked"
                               if self.budget.usd is not None else ""))
 
-    def _save(self, state: AgentState) -> None:
+    def _save(self, state: AgentState, events: Sequence[Said] = (),
+              step: m.Step | None = None) -> None:
+        """The checkpoint, with the events and the finished step that go with it, in one
+        transaction."""
         state.elapsed = self._elapsed()
         with self.log.db.write() as s:
             checkpoint.save(s, self.log.run_id, state)
+            self._add_events(s, events)
+            if step is not None:
+                s.merge(step)
+
+    def _add_events(self, s: Any, events: Sequence[Said]) -> None:
+        for kind, message, data in events:
+            s.add(m.Event(run_id=self.log.run_id, kind=kind, stage=self.log.stage,
+                          message=message, data=data or None))
+
+    def _step_row(self, kind: str, name: str, started: Any, *, status: str = "ok",
+                  output: str | None = None, input: Any = None,
+                  data: dict[str, Any] | None = None) -> m.Step:
+        return m.Step(run_id=self.log.run_id, stage=self.log.stage or "implement", kind=kind,
+                      name=name, status=status, input=input,
+                      output=cap(output, STEP_OUTPUT_LIMIT) if output else None,
+                      started_at=started, finished_at=None if status == "running" else utcnow(),
+                      data=data or {})
 
     def _elapsed(self) -> float:
         return self._base_elapsed + (self.clock() - self._started - self._paused)

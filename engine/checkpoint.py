@@ -13,7 +13,7 @@ So after a crash, `latest(db, run_id, attempt)` says exactly what is left: in ph
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -40,10 +40,10 @@ class AgentState:
     calls: list[str] = field(default_factory=list)  # loop-guard history
 
     def to_state(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("attempt", "turn", "messages"):
-            data.pop(key)
-        return data
+        # Not dataclasses.asdict: that deep-copies the whole conversation first.
+        return {"phase": self.phase, "results": dict(self.results),
+                "stop_reason": self.stop_reason, "status": self.status,
+                "reason": self.reason, "elapsed": self.elapsed, "calls": list(self.calls)}
 
     @classmethod
     def from_row(cls, row: m.Checkpoint) -> AgentState:
