@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Label, Static
 
 from engine.home import Home
@@ -232,3 +233,18 @@ async def test_revise_sends_a_review_back_with_what_should_change(
         await wait_for(lambda: gate_row(db, review).status == m.REVISED)
         assert gate_row(db, review).comment == "name it slug"
         assert gate_row(db, action).status == m.PENDING
+
+
+async def test_the_palette_offers_the_selected_gates_actions(home: Home, db: Database) -> None:
+    run = add_run(db)
+    gate = add_gate(db, run, "plan", "plan for: Add slugify", {"plan": "x"}, NOW)
+    app = control_room(home, db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_inbox(app, pilot, 1)
+        await pilot.press("ctrl+p")
+        await wait_for(lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*f"approve gate {gate}")
+        await wait_for(lambda: app.screen.query(CommandList)
+                       and app.screen.query_one(CommandList).option_count > 0)
+        await pilot.press("enter")
+        await wait_for(lambda: gate_row(db, gate).status == m.APPROVED)
