@@ -75,6 +75,7 @@ class AndonApp(App[None]):
         self.clock: Callable[[], datetime] = clock or clock_from_env()
         self.poll_seconds = poll_seconds
         self.store_version: int | None = None
+        self._watching = False
         self.start_engine = start_engine
         self.engine: Any = None  # the embedded engine this app started, if any
         self._mode = EngineMode("off")
@@ -111,9 +112,17 @@ class AndonApp(App[None]):
         so the first Enter on a run opens it at once."""
         import tui.screens.run  # noqa: F401
 
-    @work(thread=True, exclusive=True, group="store-watch", exit_on_error=False)
     def _watch_store(self) -> None:
-        version = self.db.data_version()
+        if not self._watching:  # one look at a time: a slow disk never piles them up
+            self._watching = True
+            self._look_at_store()
+
+    @work(thread=True, group="store-watch", exit_on_error=False)
+    def _look_at_store(self) -> None:
+        try:
+            version = self.db.data_version()
+        finally:
+            self._watching = False
         if version != self.store_version:
             self.call_from_thread(self._store_changed, version)
 
@@ -143,8 +152,21 @@ class AndonApp(App[None]):
             engine.stop(timeout=5)
 
     async def action_quit(self) -> None:
-        self.stop_engine()
-        self.exit()
+        if self.engine is None:
+            self.exit()
+            return
+        self.notify("Stopping the engine: running runs hold at their next step…")
+        self._stop_then_exit()
+
+    @work(thread=True, group="engine", exit_on_error=False)
+    def _stop_then_exit(self) -> None:
+        try:
+            self.stop_engine()
+        finally:
+            self.call_from_thread(self.exit)
+
+    def on_unmount(self) -> None:
+        self.stop_engine()  # the app ended another way (ctrl+c): still leave runs resumable
 
     def engine_mode(self) -> EngineMode:
         """What executes runs for this home (called from the board's worker thread)."""

@@ -30,7 +30,8 @@ def root(
         db = open_db()
         from tui.app import AndonApp
 
-        AndonApp(current_home(), db).run(mouse=not no_mouse)
+        # With no daemon for this home, the control room runs an engine itself.
+        AndonApp(current_home(), db, start_engine=True).run(mouse=not no_mouse)
 
 
 def main() -> None:

@@ -134,21 +134,22 @@ class TranscriptView(ScrollView, can_focus=True):
                 self.entries[known] = entry  # a step that was running has moved on
                 self._forget(entry.key)
             return  # seen already (texts never change)
-        last = self.entries[-1] if self.entries else None
-        if (entry.kind == "text" and last is not None and last.kind == "text"
-                and entry.input is not None and entry.input == last.input):
-            last.body += entry.body  # the next streamed piece of the same reply
-            self._index[entry.key] = len(self.entries) - 1
-            self._forget(last.key)
-            return
         key = (entry.ts, entry.key[0] == "e", entry.key)
-        if not self._sort_keys or key >= self._sort_keys[-1]:
+        at = len(self.entries) if not self._sort_keys or key >= self._sort_keys[-1] else \
+            bisect_right(self._sort_keys, key)
+        before = self.entries[at - 1] if at else None
+        if (entry.kind == "text" and before is not None and before.kind == "text"
+                and entry.input is not None and entry.input == before.input):
+            before.body += entry.body  # the next streamed piece of the same reply
+            self._index[entry.key] = at - 1
+            self._forget(before.key)
+            return
+        if at == len(self.entries):
             self._sort_keys.append(key)
             self.entries.append(entry)
-            self._index[entry.key] = len(self.entries) - 1
+            self._index[entry.key] = at
             return
         insort(self._sort_keys, key)  # rare: a step older than the newest event
-        at = self._sort_keys.index(key)
         self.entries.insert(at, entry)
         self._index = {e.key: i for i, e in enumerate(self.entries)}
         if self.cursor >= at:
