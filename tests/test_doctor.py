@@ -49,13 +49,13 @@ def test_a_fresh_home_is_healthy_and_the_key_is_never_shown(home: Home) -> None:
 def test_loose_permissions_fail_and_fix_repairs_them(home: Home) -> None:
     home.logs.chmod(0o755)
     home.config_path.chmod(0o644)
-    done = andon(home.root)
-    assert done.returncode == 1
-    assert "FAIL" in done.stdout and "andon.toml 644" in done.stdout
-    assert "andon doctor --fix" in done.stdout
+    check = doctor.check_permissions(home)
+    assert check.status == "fail" and "andon.toml 644" in check.detail
+    assert "logs 755" in check.detail and "andon doctor --fix" in check.fix
 
     fixed = andon(home.root, "--fix", "--json")
     assert fixed.returncode == 0, fixed.stdout
+    assert "FAIL" not in fixed.stdout
     assert sorted(Path(p).name for p in json.loads(fixed.stdout)["fixed"]) == [
         "andon.toml", "logs"]
     assert home.logs.stat().st_mode & 0o777 == 0o700
