@@ -94,6 +94,7 @@ def check_permissions(home: Home) -> Check:
 
 
 def check_config(home: Home) -> Check:
+    from engine.notify import HookConfig
     from engine.runner import EngineSettings
     from engine.workspace import retention
 
@@ -104,10 +105,18 @@ def check_config(home: Home) -> Check:
         config = home.load_config()
         settings = EngineSettings.from_config(config)
         retention(config.get("engine", {}).get("keep_worktrees"))
+        hooks = HookConfig.from_config(config)
     except UserError as exc:
         return Check("config", FAIL, str(exc), f"edit {home.config_path}")
-    return Check("config", OK, f"concurrency {settings.concurrency}, schedules in "
-                 f"{settings.timezone}")
+    from engine.inbox import folders
+
+    missing = [str(f) for f in folders(home)[1:] if not f.is_dir()]
+    detail = (f"concurrency {settings.concurrency}, schedules in {settings.timezone}, "
+              f"hooks: {'on' if hooks.enabled else 'none'}")
+    if missing:
+        return Check("config", WARN, f"{detail}; inbox folder missing: {', '.join(missing)}",
+                     "create the folder, or remove it from [inbox] folders")
+    return Check("config", OK, detail)
 
 
 def check_database(home: Home) -> Check:

@@ -33,6 +33,7 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from engine.envscrub import scrubbed_env
+from engine.errors import UserError
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
@@ -58,10 +59,22 @@ class HookConfig:
     def from_config(cls, config: dict[str, Any]) -> HookConfig:
         section = config.get("notify", {}) or {}
         events = section.get("events")
+        timeout = section.get("timeout", 10.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise UserError(f"andon.toml: [notify] timeout must be a number of seconds > 0 "
+                            f"(got {timeout!r})")
+        if events is not None and (not isinstance(events, list)
+                                   or not all(isinstance(e, str) for e in events)):
+            raise UserError("andon.toml: [notify] events must be a list of event kinds "
+                            f"(got {events!r})")
+        webhook = section.get("webhook") or None
+        if webhook is not None and not str(webhook).startswith(("http://", "https://")):
+            raise UserError(f"andon.toml: [notify] webhook must be an http:// or https:// "
+                            f"URL (got {webhook!r})")
         return cls(
             command=section.get("command") or None,
-            webhook=section.get("webhook") or None,
-            timeout=float(section.get("timeout", 10.0)),
+            webhook=webhook,
+            timeout=float(timeout),
             events=tuple(events) if events else DEFAULT_EVENTS,
         )
 

@@ -372,6 +372,10 @@ class Engine:
             self._notifier.hooks = hooks
         if self.scheduler.running and old != settings:
             self._reschedule()
+            if old.timezone != settings.timezone:  # every cron job, in the new zone
+                for job_id in list(self._cron):
+                    self._remove_cron(job_id)
+                self.sync_schedules()
         log.info("configuration reloaded from %s", self.home.config_path)
         self.dispatch()
         return True

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from engine.errors import UserError
 from engine.notify import HookConfig, Notifier
 from store import models as m
 from store.db import Database
@@ -176,3 +177,10 @@ def test_hooks_from_andon_toml() -> None:
     assert not HookConfig.from_config({}).enabled
     assert not HookConfig.from_config({}).wants("run.escalated")  # its gate.opened tells
     assert HookConfig(events=("escalation",)).wants("run.escalated")
+
+
+@pytest.mark.parametrize("section", [{"timeout": "soon"}, {"events": "run.failed"},
+                                     {"webhook": "ftp://example"}])
+def test_bad_hook_settings_are_refused_with_the_key(section: dict[str, Any]) -> None:
+    with pytest.raises(UserError, match=r"\[notify\]"):
+        HookConfig.from_config({"notify": section})
