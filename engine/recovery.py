@@ -135,7 +135,8 @@ def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES)
         assert run is not None
         spec = s.get(m.Spec, run.spec_id)
     now = utcnow()
-    commit = merged_commit(run) if run.stage == "merge" or run.merge_commit else None
+    late = run.stage in ("merge", "post-merge") or bool(run.merge_commit)
+    commit = merged_commit(run) if late else None
     resumes = int((run.data or {}).get("resumes", 0))
     if commit:
         action, status = "merged", m.MERGED
