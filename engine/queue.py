@@ -83,6 +83,8 @@ def claim_next(db: Database, owner: str | None = None, *,
         if run is None:
             return None
         run.status = m.RUNNING
+        if run.reason and run.reason.startswith("waiting:"):
+            run.reason = None  # why it waited (a budget, a limit) is over
         run.claimed_by = owner or owner_id()
         run.started_at = run.started_at or utcnow()
         run.heartbeat_at = utcnow()

@@ -25,6 +25,7 @@ from engine.queue import submit, upsert_spec
 from engine.runlog import RunLog
 from engine.runner import EmbeddedEngine, Engine, EngineSettings
 from engine.spec import parse_spec
+from policies.stored import load_policy, save_policies
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
@@ -146,6 +147,12 @@ def test_a_category_past_its_daily_budget_waits_and_says_why(
     assert waiting.status == m.QUEUED
     assert "daily budget" in (waiting.reason or "") and "$999.00" in (waiting.reason or "")
     assert engine.stats.finished == 1
+
+    # A person raises the budget (from any process): the run starts, its reason goes.
+    policy = load_policy(db, "feature")
+    save_policies(db, [policy.model_copy(update={"daily_usd": 5000.0})], user="ann")
+    until(lambda: _status(db, feature or 0).status == m.MERGED)
+    assert "budget" not in (_status(db, feature or 0).reason or "")
 
 
 def test_submit_from_another_connection_starts_within_a_second(
