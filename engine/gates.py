@@ -281,10 +281,11 @@ def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = 
         gate.decided_by = who
         gate.comment = text or None
         s.add(gate)
-        run.human_touched = True
-        if run.status == m.WAITING and not _other_open(s, gate):
-            run.status = m.RUNNING
-        s.add(run)
+        if gate.kind not in NOTICES:  # reading a notice is not a decision on the run
+            run.human_touched = True
+            if run.status == m.WAITING and not _other_open(s, gate):
+                run.status = m.RUNNING
+            s.add(run)
         message = f"gate {gate_id} {status} by {who}"
         if text:
             message += f": {text}"
@@ -610,11 +611,18 @@ class PolicyGatekeeper(Gatekeeper):
                           message=message, data=data or None))
 
     def _breaker(self) -> None:
-        with self.db.read() as s:
-            run = s.get(m.Run, self.run_id)
-        if run is None or run.level != Level.DARK:
-            return
-        on_dark_run_ended(self.db, run.category, run_id=self.run_id)
+        breaker_after(self.db, self.run_id)
+
+
+def breaker_after(db: Database, run_id: int) -> str | None:
+    """Call when a run ended or its merge was reverted (by the post-merge watch or by a
+    person): when it ran at level 4, the circuit breaker may demote its category.
+    Returns the demotion's reason, or None."""
+    with db.read() as s:
+        run = s.get(m.Run, run_id)
+    if run is None or run.level != Level.DARK:
+        return None
+    return on_dark_run_ended(db, run.category, run_id=run_id)
 
 
 def on_dark_run_ended(db: Database, category: str, *, run_id: int | None = None) -> str | None:

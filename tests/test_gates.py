@@ -471,3 +471,26 @@ def _end(db: Database, run_id: int, status: str) -> None:
         run.status = status
         run.finished_at = utcnow()
         s.add(run)
+
+
+def test_a_reverted_dark_merge_tells_a_person_and_demotes_at_once(db: Database) -> None:
+    run_id = make_run(db, "docs", level=4, title="Document shout()")
+    with db.write() as s:
+        run = s.get(m.Run, run_id)
+        assert run is not None
+        run.status, run.merged_at, run.finished_at = m.REVERTED, utcnow(), utcnow()
+        s.add(run)
+    gk = keeper(db, run_id, "docs", level=4)
+    gk.post_merge({"base": "main", "failures": ["pytest -q (exit 1)"],
+                   "revert_commit": "abc123"})
+    notice = list_gates(db, run_id=run_id)
+    assert [(g.kind, g.title) for g in notice] == [
+        ("post-merge", "reverted after merge: Document shout()")]
+    assert notice[0].detail["failures"] == ["pytest -q (exit 1)"]
+    assert run_row(db, run_id).status == m.REVERTED  # a notice does not make it wait
+    assert load_policy(db, "docs").level == Level.SPEC_DRIVEN
+    gk.finished(m.REVERTED)  # the run ends: the notice stays, no second demotion
+    assert [g.status for g in list_gates(db, run_id=run_id)] == [m.PENDING]
+    assert len([e for e in events(db) if e.kind == "policy.demoted"]) == 1
+    decide_gate(db, notice[0].id or 0, "approve", "seen; fixing the test", user="alice")
+    assert not run_row(db, run_id).human_touched
