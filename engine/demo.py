@@ -134,9 +134,9 @@ def build_demo(root: Path | str, *, model: str = "scripted", time_scale: float =
             )
         write_specs(demo, python or sys.executable, time_scale)
         copy_scenarios(home)
-        (root / MARKER).write_text(describe(demo), encoding="utf-8")
         if queue:
             queue_specs(db, demo)
+        (root / MARKER).write_text(describe(demo), encoding="utf-8")  # last: the home is whole
     finally:
         db.close()
     return demo

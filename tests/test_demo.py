@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlmodel import col, select
 
-from engine.demo import SPECS, demo_script_text, demo_spec_text
+from engine.demo import SPECS, build_demo, demo_script_text, demo_spec_text
+from engine.errors import UserError
+from engine.gates import decide_gate
 from engine.home import Home
 from engine.spec import parse_spec
 from policies.stored import policy_history, stored_policies
 from store import models as m
+from store.db import Database
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,29 +102,29 @@ def test_build_only_makes_a_complete_demo_home(tmp_path: Path) -> None:
 
 def test_a_demo_home_is_reopened_and_a_foreign_folder_refused(tmp_path: Path) -> None:
     root = tmp_path / "demo"
-    build(root)
+    build_demo(root)
     again = build(root)
     assert len(again["runs"]) == 5  # reopened as it was: nothing built or queued twice
 
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    refused = andon("demo", "--home", str(other), "--headless", "0")
-    assert refused.returncode == 2
-    assert "not empty" in refused.stderr
-    assert (other / "notes.txt").read_text() == "keep me"
+    with pytest.raises(UserError, match="not empty"):
+        build_demo(other)
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
 
 
 def test_the_anthropic_demo_needs_a_key_and_then_uses_the_real_provider(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     refused = andon("demo", "--home", str(tmp_path / "a"), "--model", "anthropic",
                     "--headless", "0")
     assert refused.returncode == 2
     assert "ANTHROPIC_API_KEY" in refused.stderr
     assert not (tmp_path / "a").exists()
 
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-used")
     root = tmp_path / "b"
-    build(root, "--model", "anthropic", env={"ANTHROPIC_API_KEY": "sk-test-not-used"})
+    build_demo(root, model="anthropic")
     assert tomllib.loads((root / "andon.toml").read_text())["engine"]["provider"] == "anthropic"
     for name in SPECS:
         spec = parse_spec(root / "specs" / f"{name}.md")
@@ -152,3 +158,111 @@ def test_make_demo_is_the_command_the_readme_gives() -> None:
     recipe = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, re.M)
     assert recipe is not None and "andon demo" in recipe.group(1)
     assert "--model" not in recipe.group(1)  # no API key: the scripted model
+
+
+# -- the first minute -------------------------------------------------------------------
+
+FIRST_MINUTE_SCALE = "0.05"  # 60 s of demo in ~3 s of schedule; scripted delays x 0.05
+DEADLINE = 60.0  # wall seconds before the test gives up (it ends as soon as all is seen)
+
+
+def _state(db: Database) -> dict[str, dict]:
+    """Per demo spec (by file name): its runs, their gates and steps, as the board sees."""
+    with db.read() as s:
+        specs = {Path(sp.path).stem: sp.id for sp in s.exec(select(m.Spec)).all()}
+        runs = s.exec(select(m.Run).order_by(col(m.Run.id))).all()
+        gates = s.exec(select(m.Gate).order_by(col(m.Gate.id))).all()
+        steps = s.exec(select(m.Step).where(m.Step.kind == "check")
+                       .order_by(col(m.Step.id))).all()
+        events = s.exec(select(m.Event).where(m.Event.kind == "run.queued")).all()
+    state: dict[str, dict] = {}
+    for name, spec_id in specs.items():
+        mine = [r for r in runs if r.spec_id == spec_id]
+        ids = {r.id for r in mine}
+        state[name] = {
+            "runs": mine,
+            "gates": [g for g in gates if g.run_id in ids],
+            "checks": [st for st in steps if st.run_id in ids],
+            "queued": [e.message for e in events if e.run_id in ids],
+        }
+    return state
+
+
+def _pending(entry: dict, kind: str) -> m.Gate | None:
+    return next((g for g in entry["gates"] if g.kind == kind and g.status == m.PENDING), None)
+
+
+@pytest.mark.slow
+def test_the_first_minute_of_the_demo(tmp_path: Path) -> None:
+    """Headless, time-scaled: each demo spec reaches the outcome it is there to show."""
+    root = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "demo", "--home", str(root), "--headless", "120",
+         "--time-scale", FIRST_MINUTE_SCALE, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: dict[str, bool] = {}
+    st: dict[str, dict] = {}
+    approved_plan = False
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while not (root / "DEMO.md").exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        db = Database(root / "andon.db")
+        try:
+            while time.monotonic() < deadline:
+                assert proc.poll() is None, proc.communicate()
+                st = _state(db)
+                if len(st) < len(SPECS):
+                    time.sleep(0.1)
+                    continue
+                docs, usage = st["readme-truncate"], st["usage-guide"]
+                ci, bug = st["ci-python-313"], st["truncate-width"]
+                feat, status = st["word-count"], st["status-page"]
+                seen["docs merged dark"] = (
+                    [r.status for r in docs["runs"]] == ["merged"] and not docs["gates"])
+                seen["fail-then-fix merged on attempt 2"] = (
+                    [(r.status, r.attempt) for r in usage["runs"]] == [("merged", 2)]
+                    and [c.status for c in usage["checks"]][:1] == ["failed"]
+                    and usage["checks"][-1].status == "ok" and not usage["gates"])
+                seen["protected path escalated"] = bool(
+                    ci["runs"] and ci["runs"][0].status == m.WAITING and ci["runs"][0].escalated
+                    and _pending(ci, "escalation"))
+                seen["bugfix waiting at review"] = bool(
+                    bug["runs"] and bug["runs"][0].status == m.WAITING
+                    and _pending(bug, "review"))
+                plan = _pending(feat, "plan")
+                if plan is not None and not approved_plan:
+                    # A person approves the plan (what `andon approve` does, from this
+                    # process); the feature then asks for its first edit.
+                    decide_gate(db, plan.id or 0, "approve")
+                    approved_plan = True
+                seen["feature waiting at an action gate"] = bool(
+                    approved_plan and feat["runs"] and feat["runs"][0].status == m.WAITING
+                    and _pending(feat, "action"))
+                seen["recurring spec fired"] = any(
+                    "scheduled" in msg for msg in status["queued"])
+                if all(seen.values()):
+                    break
+                time.sleep(0.25)
+        finally:
+            db.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert all(seen.values()), f"not seen in {DEADLINE:.0f}s: " + ", ".join(
+        k for k, v in seen.items() if not v) + "".join(
+        f"\n{name}: " + "; ".join(f"#{r.id} {r.status} at {r.stage}, attempt {r.attempt}: "
+                                  f"{r.reason}" for r in entry["runs"])
+        + " gates: " + ", ".join(f"{g.kind} {g.status}" for g in entry["gates"])
+        for name, entry in st.items()) + f"\n{err[-3000:]}"
+    assert proc.returncode == 0, err
+
+    # The headless summary names every run, each by its scripted model.
+    summary = json.loads(out)
+    assert {r["model"] for r in summary["runs"]} == {"scripted"}
+    # The dark merges are in the sample repository's main branch.
+    repo = root / "sample"
+    assert "### `truncate(" in git(repo, "show", "main:README.md")
+    assert "'hello-world'" in git(repo, "show", "main:docs/usage.md")
+    assert "3.13" not in git(repo, "show", "main:.github/workflows/ci.yml")  # escalated

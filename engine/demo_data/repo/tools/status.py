@@ -22,7 +22,7 @@ def count_tests() -> int:
 
 
 def main() -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     print("# Status\n")
     print(f"Refreshed {now} by the factory's recurring status spec.\n")
     print("| public function | documented |")
