@@ -35,7 +35,7 @@ def cells(line: LineRow) -> tuple[Any, ...]:
 class LinesTable(KeyedTable):
     """Rows keyed by category: level dimmer, running/queued/waiting, success, spend."""
 
-    COLUMNS = (Col("line", "line", None), Col("level", "level", 7), Col("run", "run", 5),
+    COLUMNS = (Col("line", "line", 16), Col("level", "level", 7), Col("run", "run", 5),
                Col("queue", "queue", 5), Col("wait", "wait", 4), Col("ok 30d", "ok", 6),
                Col("spend today", "spend", 11))
     FLEX_MIN = 10

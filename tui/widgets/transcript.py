@@ -214,7 +214,7 @@ class TranscriptView(ScrollView, can_focus=True):
         return strips
 
     def _render(self, entry: Entry, width: int, opened: bool) -> list[Strip]:
-        time = f"{entry.ts:%H:%M:%S} "
+        time = f"{entry.ts.astimezone():%H:%M:%S} "
         lines: list[list[Segment]] = []
         if entry.kind == "stage":
             title = f"── {entry.title} "
