@@ -203,6 +203,10 @@ def serve(home: Home, *, stdout: bool = True) -> int:
         drained = _drain(engine, timeout, signals)
         log.info("andon daemon stopped%s", "" if drained else " (some runs interrupted)")
         return 0
+    except BaseException:
+        log.exception("the daemon failed; stopping")
+        engine.stop(timeout=0)
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
