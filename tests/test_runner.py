@@ -351,3 +351,57 @@ def test_reload_keeps_the_old_configuration_when_the_file_is_broken(
     home.config_path.write_text("[engine\nconcurrency = 9\n")
     assert engine.reload() is False
     assert engine.settings.concurrency == 4
+
+
+def test_a_failed_run_reaches_the_webhook(tmp_path: Path, home: Home, db: Database,
+                                          engines: Callable[..., Engine]) -> None:
+    from tests.test_notify import Hooked
+
+    hook = Hooked()
+    hook.thread.start()
+    try:
+        home.config_path.write_text(f'[notify]\nwebhook = "{hook.url}"\ntimeout = 2\n')
+        home.reload()
+
+        def crash(home: Home, db: Database, run_id: int, control: RunControl) -> str:
+            raise RuntimeError("out of disk")
+
+        run_id = submit(db, _spec(tmp_path, "doomed")).id
+        engines(crash, notify_interval=0.1).start()
+        until(lambda: hook.bodies)
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+    [body] = hook.bodies
+    assert body["event"] == "run.failed" and body["run"] == run_id
+    assert "out of disk" in body["reason"] and body["category"] == "feature"
+
+
+def test_housekeeping_expires_gates_and_recovers_runs_of_dead_processes(
+        tmp_path: Path, db: Database, engines: Callable[..., Engine]) -> None:
+    from engine.gates import open_gate
+
+    waiting = submit(db, _spec(tmp_path, "waits")).id or 0
+    orphan = submit(db, _spec(tmp_path, "orphan")).id or 0
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with db.write() as s:
+        for run_id in (waiting, orphan):
+            run = s.get(m.Run, run_id)
+            assert run is not None
+            run.status, run.claimed_by = m.RUNNING, f"{gone.pid}@{socket.gethostname()}"
+            run.stage = "implement"
+    gate = open_gate(db, waiting, "review", "Review it", timeout_minutes=1,
+                     timeout_decision="reject")
+    with db.write() as s:
+        row = s.get(m.Gate, gate.id)
+        assert row is not None
+        row.timeout_at = utcnow() - timedelta(seconds=1)
+    engine = engines(Body(), concurrency=0)
+    engine.acquire()  # housekeeping without dispatch or recovery at start
+    engine.housekeeping()
+    with db.read() as s:
+        expired = s.get(m.Gate, gate.id)
+        assert expired is not None and expired.status == m.TIMED_OUT
+    assert _status(db, orphan).status == m.QUEUED
+    assert "resume" in (_status(db, orphan).reason or "")
