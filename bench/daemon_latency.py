@@ -171,8 +171,9 @@ def bench_gate_latency(db: Database, repo: Path, specs: Path, runs: int) -> None
     from engine.gates import decide_gate
 
     print("gate decision -> resumed (level 2: plan, edit and review gates):")
-    latencies, kinds = [], []
+    latencies = []
     for i in range(runs):
+        kinds: list[str] = []
         run_id = submit(db, trivial_spec(specs, f"gated{i}", repo, "gated")).id or 0
         while run_row(db, run_id).status not in m.TERMINAL_STATUSES:
             with db.read() as s:
@@ -199,7 +200,7 @@ def bench_gate_latency(db: Database, repo: Path, specs: Path, runs: int) -> None
             assert resumed is not None
             latencies.append((resumed.ts - decided.decided_at).total_seconds())
             kinds.append(gate.kind)
-        print(f"  run {run_id}: {run_row(db, run_id).status} after gates {kinds[-4:]}")
+        print(f"  run {run_id}: {run_row(db, run_id).status} after gates {kinds}")
     figures("gate decision -> resumed", latencies)
 
 
