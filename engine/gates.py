@@ -59,9 +59,6 @@ REVISABLE = frozenset({"review", "escalation", "plan", "conflict"})
 #: Gates that tell a person something; the run does not wait on them.
 NOTICES = frozenset({"post-merge"})
 
-#: An approved budget gate lets the run go on with each limit raised by this share.
-BUDGET_EXTENSION = 0.5
-
 POLL_SECONDS = 0.05  # how often a waiting run looks at PRAGMA data_version
 RECHECK_SECONDS = 2.0  # read the gate anyway this often (its own timeout is clock-based)
 HEARTBEAT_SECONDS = 30.0  # a waiting run is alive: say so this often
@@ -552,8 +549,8 @@ class PolicyGatekeeper(Gatekeeper):
         return self.ask("budget", f"budget exceeded: {breach}", {
             "breach": breach,
             "budget": self.policy.budget.model_dump(),
-            "extend_by": BUDGET_EXTENSION,
-            "approve_means": f"go on with each limit raised by {BUDGET_EXTENSION:.0%}",
+            "approve_means": "go on with one more allotment of the breached budget (what "
+                             "it used so far plus its limit again)",
         })
 
     def conflict(self, files: list[str], detail: str) -> Decision:

@@ -348,7 +348,8 @@ def test_a_budget_breach_asks_or_fails_as_the_policy_says(db: Database) -> None:
     asking = keeper(db, run_id, level=4, on_budget="gate")
     waiter = Waiter(lambda: asking.budget("dollars: $2.10 of $2.00"))
     gate = pending_gate(db, run_id)
-    assert gate.kind == "budget" and gate.detail["extend_by"] == 0.5
+    assert gate.kind == "budget" and gate.detail["breach"] == "dollars: $2.10 of $2.00"
+    assert "one more allotment" in gate.detail["approve_means"]
     decide_gate(db, gate.id or 0, "approve", user="alice")
     assert waiter.join().approved
 

@@ -105,13 +105,14 @@ turns:
 
 
 def queue_run(db: Database, folder: Path, name: str, category: str, repo: Path,
-              script: str) -> int:
+              script: str, extra: str = "") -> int:
     spec = write_spec(folder, name, f"""
         title: {name}
         category: {category}
         repo: {repo}
         model: scripted
         checks: ["{CHECK}"]
+        {extra}
         """, script=script)
     run = submit(db, spec)
     claimed = claim_next(db)
@@ -338,3 +339,29 @@ def test_the_cord_holds_a_running_run_and_release_resumes_it(
     gates = line.answer(approve_all)
     assert line.finish() == m.MERGED, line.run().reason
     assert [g.kind for g in gates] == ["action", "review"]
+
+
+def test_a_budget_breach_asks_a_person_and_approval_carries_on(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
+    assert load_policy(db, "bugfix").on_budget == "gate"
+    run_id = queue_run(db, tmp_path / "specs", "readme", "bugfix", sample_repo,
+                       README_SCRIPT, extra="budget: {turns: 1}")
+    line = Line(home, db, run_id)
+    gates = line.answer(approve_all)
+    assert line.finish() == m.MERGED, line.run().reason
+    # More than 80% of the budget was spent: the review is an escalation, saying so.
+    assert [g.kind for g in gates] == ["budget", "escalation"]
+    assert "turn" in gates[0].title
+    assert [r["rule"] for r in gates[1].detail["rules"]] == ["budget_spent"]
+
+
+@requires("bwrap")
+def test_a_dark_run_over_budget_fails_with_the_reason(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
+    assert load_policy(db, "docs").on_budget == "fail"
+    run_id = queue_run(db, tmp_path / "specs", "readme", "docs", sample_repo,
+                       README_SCRIPT, extra="budget: {turns: 1}")
+    line = Line(home, db, run_id)
+    assert line.answer(approve_all) == []
+    assert line.finish() == m.FAILED
+    assert "budget spent: 1 of 1 turns" in (line.run().reason or ""), line.run().reason
