@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -17,7 +18,10 @@ from engine.lock import EngineRunning
 from store import models as m
 from store import queries as q
 from store.db import Database
-from tui.cli.app import JsonOpt, app, console, emit
+
+if TYPE_CHECKING:
+    from engine.runner import Engine
+from tui.cli.app import JsonOpt, app, console, emit, state
 
 
 @app.command()
@@ -76,28 +80,35 @@ def _tell(built: demo_factory.DemoFactory) -> None:
 
 
 def _control_room(home: Home, time_scale: float) -> None:
+    """The control room with an engine in this process (unless a daemon runs the home):
+    the TUI's own, or at a shrunk time scale the demo's (with its faster schedule)."""
     from tui.app import AndonApp
 
     db = home.open()
     try:
-        with _engine(home, db, time_scale):
-            AndonApp(home, db).run()
+        if time_scale == 1.0:
+            AndonApp(home, db, start_engine=True).run(mouse=not state.no_mouse)
+            return
+        with _engine(home, db, time_scale) as engine:
+            app = AndonApp(home, db)
+            app.engine = engine  # the app shows it as its own and stops it on quit
+            app.run(mouse=not state.no_mouse)
     finally:
         db.close()
 
 
 @contextmanager
-def _engine(home: Home, db: Database, time_scale: float) -> Iterator[None]:
+def _engine(home: Home, db: Database, time_scale: float) -> Iterator[Engine | None]:
     """The demo's engine in this process, unless one already runs for this home (a
-    daemon: then the control room shows its work)."""
+    daemon: then the runs are its work)."""
     try:
         engine = demo_factory.start_engine(home, db, time_scale=time_scale)
     except EngineRunning as exc:
-        console.print(f"{exc}: the control room shows its work")
-        yield
+        console.print(f"{exc}: its runs are shown")
+        yield None
         return
     try:
-        yield
+        yield engine
     finally:
         engine.stop(timeout=5)
 
