@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Label, Static
+from textual.widgets import Input, Label, Static
 
 from engine.home import Home
 from policies.policy import Policy
@@ -176,7 +176,7 @@ async def test_reject_with_a_comment_stores_the_comment(home: Home, db: Database
         problem = app.screen.query_one("#comment-problem", Label).content
         assert "A comment is needed to reject" in str(problem)
         assert gate_row(db, gate).status == m.PENDING
-        await pilot.press(*"tests fail")
+        app.screen.query_one(Input).value = "tests fail"
         await pilot.press("enter")
         await wait_for(lambda: gate_row(db, gate).status == m.GATE_REJECTED)
         assert gate_row(db, gate).comment == "tests fail"
@@ -229,7 +229,8 @@ async def test_revise_sends_a_review_back_with_what_should_change(
         assert not isinstance(app.screen, GateCommentScreen)
         await pilot.press("down", "e")
         await wait_for(lambda: isinstance(app.screen, GateCommentScreen))
-        await pilot.press(*"name it slug", "enter")
+        app.screen.query_one(Input).value = "name it slug"
+        await pilot.press("enter")
         await wait_for(lambda: gate_row(db, review).status == m.REVISED)
         assert gate_row(db, review).comment == "name it slug"
         assert gate_row(db, action).status == m.PENDING
@@ -243,7 +244,7 @@ async def test_the_palette_offers_the_selected_gates_actions(home: Home, db: Dat
         await open_inbox(app, pilot, 1)
         await pilot.press("ctrl+p")
         await wait_for(lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*f"approve gate {gate}")
+        app.screen.query_one(Input).value = f"approve gate {gate}"
         await wait_for(lambda: app.screen.query(CommandList)
                        and app.screen.query_one(CommandList).option_count > 0)
         await pilot.press("enter")

@@ -105,10 +105,12 @@ async def test_filters_by_period_category_status_and_date_range(
         app.screen.query_one("#filter-period", Select).value = "range"
         await pilot.pause()
         assert app.screen.query_one("#filter-from", Input).has_focus
-        await pilot.press(*"2025-02-01", "enter")
+        app.screen.query_one("#filter-from", Input).value = "2025-02-01"
+        await pilot.press("enter")
         await wait_for(lambda: len(shown(app)) == 3)  # from Feb 1st on
         app.screen.query_one("#filter-to", Input).focus()
-        await pilot.press(*"2025-02-28", "enter")
+        app.screen.query_one("#filter-to", Input).value = "2025-02-28"
+        await pilot.press("enter")
         await wait_for(lambda: shown(app) == ["docs run 2"])
 
         app.screen.query_one("#filter-to", Input).value = "2025-13-01"
