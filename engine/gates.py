@@ -63,6 +63,9 @@ POLL_SECONDS = 0.05  # how often a waiting run looks at PRAGMA data_version
 RECHECK_SECONDS = 2.0  # read the gate anyway this often (its own timeout is clock-based)
 HEARTBEAT_SECONDS = 30.0  # a waiting run is alive: say so this often
 
+#: Set in a decided gate's detail once its run has taken the decision.
+TAKEN = "taken_at"
+
 DIFF_LIMIT = 1_000_000  # characters of diff kept in a gate (head and tail)
 
 _VERDICTS = {
@@ -125,8 +128,10 @@ def open_gate(
     """Open a gate on a run (one transaction: the gate, the run "waiting", the event).
 
     A notice (kind ``post-merge``) is stored the same way but leaves the run alone.
-    A pending gate of the same run, kind and title is reused, so a run resumed after
-    its engine stopped waits on the gate it had opened instead of asking twice.
+    A run resumed after its engine stopped meets the gate it had opened (same run, kind
+    and title) instead of asking twice: still pending, it waits on it again; decided
+    meanwhile and not yet taken by the run, the decision stands (`wait_for_gate` then
+    returns it at once).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown gate kind {kind!r} (one of {', '.join(KINDS)})")
@@ -141,9 +146,13 @@ def open_gate(
             raise NotFound(f"no run {run_id}")
         gate = s.exec(
             select(m.Gate).where(m.Gate.run_id == run_id, m.Gate.kind == kind,
-                                 m.Gate.title == title, m.Gate.status == m.PENDING)
+                                 m.Gate.title == title, m.Gate.status != m.VOIDED)
             .order_by(col(m.Gate.id).desc()).limit(1)
         ).first()
+        if gate is not None and gate.status != m.PENDING:
+            if kind not in NOTICES and not (gate.detail or {}).get(TAKEN):
+                return gate  # decided while the run was away: the decision stands
+            gate = None
         if gate is None:
             gate = m.Gate(run_id=run_id, kind=kind, stage=stage or run.stage, title=title,
                           detail=body, created_at=now,
@@ -184,6 +193,7 @@ def wait_for_gate(db: Database, gate_id: int, *, control: RunControl | None = No
                     raise NotFound(f"no gate {gate_id}")
                 run = s.get(m.Run, gate.run_id)
             if gate.status != m.PENDING:
+                _take(db, gate_id)
                 return _decision(gate)
             if run is not None and run.cancel_requested:
                 void_gates(db, gate.run_id, "the run was cancelled")
@@ -192,6 +202,7 @@ def wait_for_gate(db: Database, gate_id: int, *, control: RunControl | None = No
             if due is not None and utcnow() >= due:
                 expired = _expire(db, gate_id)
                 if expired is not None and expired.status != m.PENDING:
+                    _take(db, gate_id)
                     return _decision(expired)
         if now_mono - heartbeat >= HEARTBEAT_SECONDS:
             heartbeat = now_mono
@@ -213,6 +224,15 @@ def _decision(gate: m.Gate) -> Decision:
         return Decision("rejected", comment, gate.decided_by)
     # timed out (rejected by policy) or voided: nobody approved
     return Decision("rejected", comment or f"gate {gate.status}", None)
+
+
+def _take(db: Database, gate_id: int) -> None:
+    """The run has its answer: a later gate with the same question is a new one."""
+    with db.write() as s:
+        gate = s.get(m.Gate, gate_id)
+        if gate is not None and not (gate.detail or {}).get(TAKEN):
+            gate.detail = {**(gate.detail or {}), TAKEN: utcnow().isoformat()}
+            s.add(gate)
 
 
 def _touch(db: Database, gate_id: int) -> None:

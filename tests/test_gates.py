@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from engine.control import Cancelled
+from engine.control import Cancelled, RunControl, Stopping
 from engine.errors import NotFound, UserError
 from engine.gatekeeper import Decision, ReviewDetail
 from engine.gates import (
@@ -438,6 +438,30 @@ def test_a_resumed_run_waits_on_the_gate_it_had_opened(db: Database) -> None:
     again = open_gate(db, run_id, "plan", "plan for: Add whisper()", {"plan": "a"})
     assert again.id == first.id
     assert len(list_gates(db, pending_only=False, run_id=run_id)) == 1
+
+
+def test_a_decision_made_while_the_engine_was_stopped_stands(db: Database) -> None:
+    run_id = make_run(db)
+    stop = threading.Event()
+    gk = PolicyGatekeeper(db, run_id, Policy.default("feature", 2),
+                          control=RunControl(db, run_id, stop=stop), poll=0.01)
+    waiter = Waiter(lambda: gk.action("bash", {"command": "make"}, ""))
+    gate = pending_gate(db, run_id)
+    stop.set()  # the engine shuts down while the run waits
+    with pytest.raises(Stopping):
+        waiter.join()
+    decide_gate(db, gate.id or 0, "reject", "use make -j4", user="alice")
+
+    resumed = keeper(db, run_id)  # the engine is back; the run asks the same again
+    assert resumed.action("bash", {"command": "make"}, "") == Decision(
+        "rejected", "use make -j4", "alice")
+    assert len(list_gates(db, pending_only=False, run_id=run_id)) == 1
+    # Having taken that answer, the same command later is a new question.
+    waiter = Waiter(lambda: resumed.action("bash", {"command": "make"}, ""))
+    second = pending_gate(db, run_id)
+    assert second.id != gate.id
+    decide_gate(db, second.id or 0, "approve", user="alice")
+    assert waiter.join().approved
 
 
 # -- the circuit breaker ----------------------------------------------------------------
