@@ -16,7 +16,7 @@ def _cells(run: m.Run, tz: tzinfo) -> tuple[str, ...]:
     created = created.astimezone(tz) if created else None
     cost = "?" if run.cost_usd is None else f"${run.cost_usd:.2f}"
     sat = "" if run.satisfaction is None else f"{run.satisfaction:.2f}"
-    title = run.title if len(run.title) <= 40 else run.title[:39] + "…"
+    title = run.title if len(run.title) <= 30 else run.title[:29] + "…"
     return (str(run.id), f"{created:%m-%d %H:%M}" if created else "", run.status,
             run.category, str(run.level), title, cost, sat)
 
