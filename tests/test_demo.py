@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from engine.demo import SPECS, build_demo, demo_script_text, demo_spec_text
 from engine.errors import UserError
 from engine.gates import decide_gate
 from engine.home import Home
+from engine.sandbox import bwrap_available
 from engine.spec import parse_spec
 from policies.stored import policy_history, stored_policies
 from store import models as m
@@ -88,6 +90,8 @@ def test_build_only_makes_a_complete_demo_home(tmp_path: Path) -> None:
         assert {k: levels[k] for k in ("docs", "deps", "bugfix", "feature")} == {
             "docs": 4, "deps": 4, "bugfix": 3, "feature": 2}
         assert [c.user for c in policy_history(db, "deps")][-1] == "andon-demo"
+        if bwrap_available()[0]:  # sandboxed here: nothing runs outside the walls
+            assert not any(p.allow_unsandboxed for p in stored_policies(db).values())
         with db.read() as s:
             recurring = s.exec(select(m.Spec).where(col(m.Spec.schedule).is_not(None))).all()
     finally:
@@ -129,6 +133,24 @@ def test_the_anthropic_demo_needs_a_key_and_then_uses_the_real_provider(
     for name in SPECS:
         spec = parse_spec(root / "specs" / f"{name}.md")
         assert spec.front.model is None and spec.script_path is None
+
+
+def test_without_bubblewrap_the_demo_says_so_and_its_policies_allow_it(
+        tmp_path: Path) -> None:
+    """A fresh machine often lacks bwrap: the demo still runs, and says what that means."""
+    bin_dir = tmp_path / "bin"  # a PATH with git but no bwrap
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    root = tmp_path / "demo"
+    done = andon("demo", "--home", str(root), "--headless", "0", env={"PATH": str(bin_dir)})
+    assert done.returncode == 0, done.stderr
+    assert "WITHOUT the bubblewrap sandbox" in " ".join(done.stdout.split())
+    db = Home(root).open()
+    try:
+        policies = stored_policies(db)
+    finally:
+        db.close()
+    assert all(policies[c].allow_unsandboxed for c in ("docs", "deps", "bugfix", "feature"))
 
 
 def test_time_scale_shrinks_the_scripted_delays() -> None:
