@@ -11,7 +11,8 @@ headless (mode "daemon"); the TUI starts one in its own process when no daemon r
   to the database (a watcher reads `PRAGMA data_version` every `watch_interval`
   seconds), so a submit, a gate decision or a cord release from another process is
   seen within a fraction of a second; and whenever a run finishes.
-* cron: one job per recurring spec (its `schedule:`), which queues a run.
+* cron: one job per recurring spec (its `schedule:`), which queues a run
+  (`engine.scheduler.RecurringSpecs`).
 * inbox: spec files dropped into the inbox folders are validated and queued.
 * housekeeping: gate timeouts, orphaned runs of dead processes, worktree retention.
 * notify: hooks for events that need a person.
@@ -33,13 +34,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col, func, select
 
@@ -49,7 +47,8 @@ from engine.errors import UserError
 from engine.home import Home
 from engine.lock import EngineLock, LockHolder
 from engine.notify import HookConfig, Notifier
-from engine.queue import claim_next, enqueue, owner_id
+from engine.queue import claim_next, owner_id
+from engine.scheduler import RecurringSpecs, TriggerFactory, crontab, new_scheduler
 from store import models as m
 from store.clock import utcnow
 from store.db import Database
@@ -59,7 +58,6 @@ log = logging.getLogger("andon.engine")
 ENGINE_KEY = "engine"  # Setting row: who runs the engine, and its heartbeat
 
 Executor = Callable[[Home, Database, int, RunControl], str | None]
-TriggerFactory = Callable[[str], BaseTrigger]
 
 
 def _warm_up() -> None:
@@ -79,44 +77,6 @@ def run_pipeline(home: Home, db: Database, run_id: int, control: RunControl) -> 
     if "stop" in params:
         return Pipeline(home, db, run_id, stop=control.stop).execute()
     return Pipeline(home, db, run_id).execute()
-
-
-_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _cron_days(field_: str) -> str:
-    """Standard cron numbers the days of the week 0-7 from Sunday (0 and 7 both Sunday);
-    APScheduler 3.x numbers them from Monday. Numbers become day names, which mean the
-    same to both; names and `*` pass through."""
-    parts = []
-    for part in field_.split(","):
-        body, _, step_text = part.partition("/")
-        if not any(ch.isdigit() for ch in body) and not (body == "*" and step_text):
-            parts.append(part)
-            continue
-        if body == "*":
-            first, last = 0, 6
-        elif "-" in body:
-            a, _, b = body.partition("-")
-            first, last = int(a), int(b)
-        else:
-            first = last = int(body)
-        step = int(step_text) if step_text else 1
-        if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last and step > 0):
-            raise ValueError(f"day of week {part!r} is out of range (0-7, Sunday is 0 or 7)")
-        parts.extend(_CRON_DAYS[day] for day in range(first, last + 1, step))
-    return ",".join(dict.fromkeys(parts))
-
-
-def crontab(expression: str, timezone: Any = UTC) -> BaseTrigger:
-    """A spec's `schedule:` as a trigger: five-field cron (minute hour day month weekday)
-    with standard weekday numbers, in `timezone` (UTC unless [engine] timezone says)."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
-    minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=_cron_days(weekday), timezone=timezone)
 
 
 def _number(config: dict[str, Any], key: str, default: float, *, minimum: float = 0.0
@@ -260,15 +220,11 @@ class Engine:
         self._closing = threading.Event()
         self._cut = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._cron: dict[str, tuple[str, datetime]] = {}
-        self._last_sync = 0.0
         self._deferred: dict[str, str] = {}
         self._notifier: Notifier | None = None
-        self.scheduler = BackgroundScheduler(
-            timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=4)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
-        )
+        self.scheduler = new_scheduler()
+        self.recurring = RecurringSpecs(db, self.scheduler, self.cron_trigger,
+                                        wrap=self._guard, on_queued=lambda _id: self.dispatch())
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -373,8 +329,7 @@ class Engine:
         if self.scheduler.running and old != settings:
             self._reschedule()
             if old.timezone != settings.timezone:  # every cron job, in the new zone
-                for job_id in list(self._cron):
-                    self._remove_cron(job_id)
+                self.recurring.clear()
                 self.sync_schedules()
         log.info("configuration reloaded from %s", self.home.config_path)
         self.dispatch()
@@ -432,7 +387,7 @@ class Engine:
             last = version
             try:
                 self.dispatch()
-                if time.monotonic() - self._last_sync >= 1.0:
+                if time.monotonic() - self.recurring.last_sync >= 1.0:
                     self.sync_schedules()
             except Exception:
                 log.exception("wake-up dispatch failed")
@@ -675,68 +630,11 @@ class Engine:
 
     def sync_schedules(self) -> None:
         """Keep one cron job per active spec with a `schedule:`."""
-        self._last_sync = time.monotonic()
-        with self.db.read() as s:
-            specs = s.exec(select(m.Spec).where(col(m.Spec.schedule).is_not(None),
-                                                col(m.Spec.active).is_(True))).all()
-        wanted = {f"cron-{spec.id}": spec for spec in specs if spec.schedule}
-        for job_id in [j for j in self._cron if j not in wanted]:
-            self._remove_cron(job_id)
-        for job_id, spec in wanted.items():
-            key = (spec.schedule or "", spec.updated_at)
-            if self._cron.get(job_id) == key:
-                continue
-            self._remove_cron(job_id)
-            try:
-                trigger = self.cron_trigger(spec.schedule or "")
-            except ValueError as exc:
-                log.error("spec %s: schedule %r: %s", spec.path, spec.schedule, exc)
-                self._cron[job_id] = key
-                continue
-            job = self.scheduler.add_job(self._guard(job_id, lambda sid=spec.id: self.fire(sid)),
-                                         trigger, id=job_id, name=f"cron {spec.title}",
-                                         replace_existing=True, misfire_grace_time=300)
-            self._cron[job_id] = key
-            log.info("recurring spec %s (%s): next run %s", spec.title, spec.schedule,
-                     job.next_run_time)
-            if spec.last_fired_at is not None:
-                missed = trigger.get_next_fire_time(None, spec.last_fired_at
-                                                    + timedelta(seconds=1))
-                if missed is not None and missed <= utcnow() - timedelta(seconds=1):
-                    log.info("recurring spec %s missed %s while no engine ran: firing now",
-                             spec.title, missed)
-                    self.fire(spec.id or 0)
-
-    def _remove_cron(self, job_id: str) -> None:
-        self._cron.pop(job_id, None)
-        if self.scheduler.get_job(job_id) is not None:
-            self.scheduler.remove_job(job_id)
+        self.recurring.sync()
 
     def fire(self, spec_id: int) -> int | None:
-        """A recurring spec's time came: queue a run (unless one is still active)."""
-        with self.db.read() as s:
-            spec = s.get(m.Spec, spec_id)
-            if spec is None or not spec.active or not spec.schedule:
-                return None
-            busy = s.exec(select(m.Run.id).where(m.Run.spec_id == spec_id,
-                                                 col(m.Run.status).in_(m.ACTIVE_STATUSES))
-                          .limit(1)).first()
-        run_id: int | None = None
-        if busy is not None:
-            log.info("recurring spec %s: run %s is still active; not queuing another",
-                     spec.title, busy)
-        else:
-            run = enqueue(self.db, spec, reason=f"scheduled: {spec.schedule}")
-            run_id = run.id
-            log.info("recurring spec %s: queued run %s", spec.title, run_id)
-        with self.db.write() as s:
-            row = s.get(m.Spec, spec_id)
-            if row is not None:
-                row.last_fired_at = utcnow()
-                s.add(row)
-        if run_id is not None:
-            self.dispatch()
-        return run_id
+        """Fire a recurring spec now (what its cron job does)."""
+        return self.recurring.fire(spec_id)
 
     def _crontab(self, expression: str) -> BaseTrigger:
         from zoneinfo import ZoneInfo

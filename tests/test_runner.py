@@ -270,7 +270,7 @@ def _runs_of(db: Database, spec_id: int) -> list[m.Run]:
 
 
 def test_real_crontab_triggers_follow_the_spec() -> None:
-    from engine.runner import crontab
+    from engine.scheduler import crontab
 
     def days(expression: str) -> set[int]:
         trigger, when, seen = crontab(expression), utcnow(), set()
