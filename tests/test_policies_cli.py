@@ -164,6 +164,11 @@ def test_gates_approve_and_reject_from_the_command_line(andon, db: Database) -> 
     assert [(g["id"], g["kind"], g["status"], g["timed_out"]) for g in listed] == [
         (first.id, "action", "pending", False)]
     assert "run: make" in andon("gates").out
+    shown = andon("gate", str(first.id))
+    assert shown.code == 0, shown.err
+    assert "command: make" in shown.out
+    assert f"andon approve {first.id}" in shown.out
+    assert andon("gate", str(first.id), "--json").json()["detail"] == {"command": "make"}
 
     refused = andon("reject", str(first.id))
     assert refused.code == 2  # --comment is required
@@ -181,7 +186,13 @@ def test_a_person_not_on_the_approvers_list_is_refused(andon, db: Database) -> N
     policy = load_policy(db, "migration").model_copy(update={"approvers": ["dba-alice"]})
     save_policies(db, [policy], user="dba-alice", reason="only DBAs")
     run_id = make_run(db, "migration")
-    gate = open_gate(db, run_id, "review", "review: add a column", {})
+    gate = open_gate(db, run_id, "review", "review: add a column",
+                     {"diff": "--- a/x.sql\n+++ b/x.sql\n+ALTER TABLE t ADD c int;\n",
+                      "checks": [{"command": "pytest -q", "passed": True}],
+                      "satisfaction": 1.0})
+    shown = andon("gate", str(gate.id)).out
+    assert "+ALTER TABLE t ADD c int;" in shown and "check pytest -q: passed" in shown
+    assert f"andon revise {gate.id}" in shown
     refused = andon("approve", str(gate.id))
     assert refused.code == 2
     assert (f"{current_user()} may not decide gates of category 'migration': its approvers "

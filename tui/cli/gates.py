@@ -9,7 +9,15 @@ from rich.table import Table
 
 from engine import cord as andon_cord
 from engine.control import cord_state
-from engine.gates import decide_gate, gate_json, list_gates, timed_out
+from engine.gates import (
+    REVISABLE,
+    TAKEN,
+    decide_gate,
+    gate_json,
+    get_gate,
+    list_gates,
+    timed_out,
+)
 from store import models as m
 from store.clock import as_utc, utcnow
 from tui.cli.app import JsonOpt, app, console, emit, open_db
@@ -56,6 +64,57 @@ def gates_(
         console.print(table)
 
     emit([gate_json(g) for g in rows], as_json, render)
+
+
+#: What `andon gate` prints first, in this order; other detail keys follow.
+_SHOWN = ("rules", "breach", "approve_means", "command", "path", "preview", "plan",
+          "checks", "satisfaction", "threshold", "scenarios", "spend", "files", "detail",
+          "diff")
+
+
+@app.command("gate")
+def gate_(
+    gate_id: int = typer.Argument(..., metavar="GATE", help="The gate's number."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Everything a person needs to decide one gate: the command or diff of an action,
+    the plan, the full diff with checks and satisfaction, the rules that tripped."""
+    gate = get_gate(open_db(), gate_id)
+
+    def render() -> None:
+        console.print(f"[bold]gate {gate.id}[/] ({gate.kind}, run {gate.run_id}, "
+                      f"{_state(gate)}): {gate.title}", markup=True)
+        detail = dict(gate.detail or {})
+        detail.pop("spec", None)
+        detail.pop("input", None)
+        detail.pop(TAKEN, None)
+        for key in [*(k for k in _SHOWN if k in detail), *(k for k in detail
+                                                          if k not in _SHOWN)]:
+            value = detail[key]
+            if value in (None, "", [], {}):
+                continue
+            if key == "rules":
+                for rule in value:
+                    console.print(f"escalation {rule['rule']}: {rule['detail']}",
+                                  markup=False)
+            elif key == "checks":
+                for check in value:
+                    verdict = "passed" if check.get("passed") else "FAILED"
+                    console.print(f"check {check.get('command')}: {verdict}", markup=False)
+            elif isinstance(value, str) and "\n" in value:
+                console.print(f"{key}:", markup=False)
+                console.print(value.rstrip("\n"), markup=False, highlight=False)
+            else:
+                console.print(f"{key}: {value}", markup=False)
+        if gate.status == m.PENDING:
+            console.print(f"decide: andon approve {gate.id} | andon reject {gate.id} "
+                          f"--comment ..." + (f" | andon revise {gate.id} --comment ..."
+                                              if gate.kind in REVISABLE else ""),
+                          markup=False)
+        elif gate.comment:
+            console.print(f"comment: {gate.comment}", markup=False)
+
+    emit(gate_json(gate), as_json, render)
 
 
 def _decide(gate_id: int, verdict: str, comment: str | None, as_json: bool) -> None:
