@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 
 import anthropic
 
-from engine import checkpoint
+from engine import checkpoint, turnlog
 from engine.budget import Breach, Budget, Spend
 from engine.checkpoint import ENDED, MODEL, TOOLS, AgentState
 from engine.control import RunControl
@@ -61,14 +61,13 @@ from engine.providers.retry import (
     call_with_retries,
 )
 from engine.recorder import Redactor, envelope
-from engine.runlog import STEP_OUTPUT_LIMIT, RunLog, StepHandle
-from engine.textcap import cap
+from engine.runlog import RunLog, StepHandle
 from engine.tools.base import Tool, ToolOutcome
+from engine.turnlog import Said, TurnUsage
 from store import models as m
 from store.clock import utcnow
 
 T = TypeVar("T")
-Said = tuple[str, str, dict[str, Any]]  # an event: kind, message, data
 
 DONE, REFUSAL, BUDGET, STUCK, ERROR = "done", "refusal", "budget", "stuck", "error"
 EPHEMERAL = {"type": "ephemeral"}
@@ -211,8 +210,8 @@ class Agent:
             output = exc.message if isinstance(exc, ModelCallFailed) else (
                 f"{type(exc).__name__}: {exc}")
             with self.log.db.write() as s:
-                s.add(self._step_row("turn", f"turn {turn}", started, status="error",
-                                     output=output))
+                turnlog.add_step(s, self._step_values("turn", f"turn {turn}", started,
+                                                      status="error", output=output))
             raise
         self._turn_model += self.clock() - t0 - (self._paused - paused0)
         text = "".join(b.text for b in reply.content if b.type == "text")
@@ -251,7 +250,7 @@ class Agent:
                            {"turn": turn}))
         else:  # end_turn, stop_sequence
             result = self._end(state, DONE, text.strip()[:2000])
-        step = self._step_row("turn", f"turn {turn}", started, output=text, data={
+        step = self._step_values("turn", f"turn {turn}", started, output=text, data={
             "stop_reason": stop, "usage": reply.usage.model_dump(exclude_none=True)})
         self._record(state, request, reply, turn, step, events)
         return result
@@ -345,7 +344,7 @@ class Agent:
             self._save(state)
         for block in pending:
             said: list[Said] = []
-            row: m.Step | None = None
+            row: StepHandle | None = None
             if cut and block is calls[-1]:
                 outcome = ToolOutcome(CUT_CALL, is_error=True)
             else:
@@ -375,30 +374,26 @@ class Agent:
         state.results = {}
         state.phase = MODEL
 
-    def _call(self, block: dict[str, Any]) -> tuple[ToolOutcome, m.Step]:
-        """Run one tool call; returns the outcome and its step row (opened in the store
-        now, finished by the caller together with the checkpoint)."""
+    def _call(self, block: dict[str, Any]) -> tuple[ToolOutcome, StepHandle]:
+        """Run one tool call; returns the outcome and its step (opened in the store now,
+        finished by the caller together with the checkpoint)."""
         name = block.get("name", "")
         tool_input = block.get("input")
         with self.log.db.write() as s:
-            row = self._step_row("tool", name, utcnow(), status="running", input=tool_input)
-            s.add(row)
-            s.flush()
-        step = StepHandle(id=row.id or 0)
+            step = StepHandle(id=turnlog.add_step(s, self._step_values(
+                "tool", name, utcnow(), status="running", input=tool_input)))
         try:
             outcome = self._outcome(self.tools.get(name), name, tool_input, step)
         except BaseException as exc:  # a crash or a stop inside a gate: say so, then go
-            row.status, row.output, row.finished_at = "error", f"{type(exc).__name__}: {exc}", \
-                utcnow()
             with self.log.db.write() as s:
-                s.merge(row)
+                turnlog.finish_step(s, step.id, status="error", exit_code=None,
+                                    output=f"{type(exc).__name__}: {exc}")
             raise
-        row.status = step.status if step.status != "ok" else (
-            "failed" if outcome.is_error else "ok")
-        row.output = cap(outcome.full or outcome.text, STEP_OUTPUT_LIMIT)
-        row.exit_code = outcome.exit_code
-        row.finished_at = utcnow()
-        return outcome, row
+        if step.status == "ok":
+            step.status = "failed" if outcome.is_error else "ok"
+        step.output = outcome.full or outcome.text
+        step.exit_code = outcome.exit_code
+        return outcome, step
 
     def _outcome(self, tool: Tool | None, name: str, tool_input: Any,
                  step: StepHandle) -> ToolOutcome:
@@ -430,42 +425,30 @@ class Agent:
     # -- bookkeeping -----------------------------------------------------------------
 
     def _record(self, state: AgentState, request: dict[str, Any], reply: Any, turn: int,
-                step: m.Step, events: Sequence[Said]) -> None:
+                step: dict[str, Any], events: Sequence[Said]) -> None:
         """The turn's step, usage, cost, run totals, flight recording, events and the
         checkpoint: one transaction, so a crash leaves all of them or none."""
-        usage = reply.usage
-        fresh = usage.input_tokens or 0
-        out = usage.output_tokens or 0
-        written = usage.cache_creation_input_tokens or 0
-        read = usage.cache_read_input_tokens or 0
-        cost = self.prices.cost(self.model, usage)
+        u = reply.usage
+        usage = TurnUsage(fresh=u.input_tokens or 0, output=u.output_tokens or 0,
+                          cache_write=u.cache_creation_input_tokens or 0,
+                          cache_read=u.cache_read_input_tokens or 0,
+                          cost=self.prices.cost(self.model, u))
         state.elapsed = self._elapsed()
         recorded = envelope(reply.model_dump(mode="json"), attempt=state.attempt,
                             streamed=True)
+        run_id = self.log.run_id
         with self.log.db.write() as s:
-            s.add(step)
-            self._add_events(s, events)
-            s.add(m.Usage(run_id=self.log.run_id, turn=turn, model=self.model,
-                          input_tokens=fresh, output_tokens=out,
-                          cache_creation_tokens=written, cache_read_tokens=read,
-                          cost_usd=cost))
-            s.add(m.Exchange(run_id=self.log.run_id, turn=turn,
+            turnlog.add_step(s, step)
+            turnlog.add_events(s, run_id, self.log.stage, events)
+            turnlog.add_turn(s, run_id, turn, self.model, usage,
                              request=self.redact({**request, "stream": True}),
-                             response=self.redact(recorded)))
-            run = s.get(m.Run, self.log.run_id)
-            assert run is not None
-            run.turns += 1
-            run.tokens_in += fresh
-            run.tokens_out += out
-            run.cache_write += written
-            run.cache_read += read
-            run.cost_usd = None if run.cost_usd is None or cost is None else (
-                run.cost_usd + cost)
-            run.heartbeat_at = utcnow()
-            s.add(run)
-            checkpoint.save(s, self.log.run_id, state)
-            self._spend = _spend_of(run)
-        if cost is None and not self._cost_warned:
+                             response=self.redact(recorded))
+            checkpoint.save(s, run_id, state)
+        spent = self._spend
+        self._spend = Spend(turns=spent.turns + 1, tokens=spent.tokens + usage.tokens,
+                            usd=None if spent.usd is None or usage.cost is None
+                            else spent.usd + usage.cost)
+        if usage.cost is None and not self._cost_warned:
             self._cost_warned = True
             self.log.event("agent.cost_unknown",
                            f"no price for model {self.model!r}: the run's cost is unknown"
@@ -473,29 +456,21 @@ class Agent:
                               if self.budget.usd is not None else ""))
 
     def _save(self, state: AgentState, events: Sequence[Said] = (),
-              step: m.Step | None = None) -> None:
+              step: StepHandle | None = None) -> None:
         """The checkpoint, with the events and the finished step that go with it, in one
         transaction."""
         state.elapsed = self._elapsed()
         with self.log.db.write() as s:
             checkpoint.save(s, self.log.run_id, state)
-            self._add_events(s, events)
+            turnlog.add_events(s, self.log.run_id, self.log.stage, events)
             if step is not None:
-                s.merge(step)
+                turnlog.finish_step(s, step.id, status=step.status, output=step.output,
+                                    exit_code=step.exit_code)
 
-    def _add_events(self, s: Any, events: Sequence[Said]) -> None:
-        for kind, message, data in events:
-            s.add(m.Event(run_id=self.log.run_id, kind=kind, stage=self.log.stage,
-                          message=message, data=data or None))
-
-    def _step_row(self, kind: str, name: str, started: Any, *, status: str = "ok",
-                  output: str | None = None, input: Any = None,
-                  data: dict[str, Any] | None = None) -> m.Step:
-        return m.Step(run_id=self.log.run_id, stage=self.log.stage or "implement", kind=kind,
-                      name=name, status=status, input=input,
-                      output=cap(output, STEP_OUTPUT_LIMIT) if output else None,
-                      started_at=started, finished_at=None if status == "running" else utcnow(),
-                      data=data or {})
+    def _step_values(self, kind: str, name: str, started: Any, **fields: Any
+                     ) -> dict[str, Any]:
+        return turnlog.step_values(self.log.run_id, self.log.stage, kind, name, started,
+                                   **fields)
 
     def _elapsed(self) -> float:
         return self._base_elapsed + (self.clock() - self._started - self._paused)

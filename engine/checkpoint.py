@@ -16,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from store import models as m
+from store.clock import utcnow
 from store.db import Database
 
 MODEL = "model"  # the next step is a model request
@@ -64,13 +66,21 @@ def latest(db: Database, run_id: int, attempt: int | None = None) -> AgentState 
         return AgentState.from_row(row) if row is not None else None
 
 
+_table = m.Checkpoint.__table__  # type: ignore[attr-defined]
+_INSERT = _table.insert()
+_UPDATE = _table.update().where(
+    _table.c.run_id == bindparam("p_run"), _table.c.attempt == bindparam("p_attempt"),
+    _table.c.turn == bindparam("p_turn")).values(messages=bindparam("p_messages"),
+                                                  state=bindparam("p_state"))
+
+
 def save(session: Session, run_id: int, state: AgentState) -> None:
     """Insert or update the checkpoint row of (run, attempt, turn) inside a write session."""
-    row = session.exec(select(m.Checkpoint).where(
-        m.Checkpoint.run_id == run_id, m.Checkpoint.attempt == state.attempt,
-        m.Checkpoint.turn == state.turn)).first()
-    if row is None:
-        row = m.Checkpoint(run_id=run_id, attempt=state.attempt, turn=state.turn)
-    row.messages = list(state.messages)
-    row.state = state.to_state()
-    session.add(row)
+    conn = session.connection()
+    messages, data = list(state.messages), state.to_state()
+    changed = conn.execute(_UPDATE, {"p_run": run_id, "p_attempt": state.attempt,
+                                     "p_turn": state.turn, "p_messages": messages,
+                                     "p_state": data})
+    if not changed.rowcount:
+        conn.execute(_INSERT, {"run_id": run_id, "attempt": state.attempt, "turn": state.turn,
+                               "messages": messages, "state": data, "created_at": utcnow()})

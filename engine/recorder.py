@@ -17,6 +17,7 @@ extra values the caller names (the client's own API key, when it is a real one).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -38,21 +39,30 @@ class Redactor:
                   if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS and is_secret(k, v)}
         values.update(v for v in extra if isinstance(v, str) and len(v) >= MIN_KEY_CHARS)
         # Longest first, so a secret that contains another is replaced whole.
-        parts = [re.escape(v) for v in sorted(values, key=len, reverse=True)]
-        parts.append(KEY_PATTERN)
-        self._pattern = re.compile("|".join(parts))
+        ordered = sorted(values, key=len, reverse=True)
+        self._pattern = re.compile("|".join([*map(re.escape, ordered), KEY_PATTERN]))
+        # The same secrets as they appear inside a JSON document (quotes, backslashes and
+        # control characters escaped), to redact a serialized value in one pass.
+        in_json = sorted({json.dumps(v)[1:-1] for v in ordered}, key=len, reverse=True)
+        self._json_pattern = re.compile("|".join([*map(re.escape, in_json), KEY_PATTERN]))
 
     def text(self, value: str) -> str:
         return self._pattern.sub(REDACTED, value)
 
     def __call__(self, value: Any) -> Any:
         """A copy of a JSON-like value with every string redacted."""
+        try:
+            return json.loads(self._json_pattern.sub(REDACTED, json.dumps(value)))
+        except (TypeError, ValueError):  # not plain JSON (or a freak match): go value by value
+            return self._walk(value)
+
+    def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self(v) for k, v in value.items()}
+            return {k: self._walk(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self(v) for v in value]
+            return [self._walk(v) for v in value]
         return value
 
 

@@ -75,11 +75,13 @@ def test_requests_and_responses_are_recorded_without_secrets(
 def test_the_redactor_leaves_ordinary_values_alone() -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/home/me", "SHORT_KEY": "abc",
            "DB_PASSWORD": "correct horse battery", "EDITOR": "vim",
-           "PROXY": "http://user:hunter2pw@proxy.local:8080"}
+           "PROXY": "http://user:hunter2pw@proxy.local:8080",
+           "QUOTED_SECRET": 'pa"ss\\wo\nrd-42'}
     redact = Redactor(env, extra=["scripted"])
     data = {"a": ["/usr/bin:/bin is on PATH", "abc", "vim", "scripted"],
             "b": "pw: correct horse battery", "c": "via http://user:hunter2pw@proxy.local:8080",
-            "n": 3, "k": "key sk-ant-api03-xyz_123-abc"}
+            "n": 3, "k": "key sk-ant-api03-xyz_123-abc", "q": ['x pa"ss\\wo\nrd-42 y']}
     assert redact(data) == {
         "a": ["/usr/bin:/bin is on PATH", "abc", "vim", "scripted"],
-        "b": f"pw: {REDACTED}", "c": f"via {REDACTED}", "n": 3, "k": f"key {REDACTED}"}
+        "b": f"pw: {REDACTED}", "c": f"via {REDACTED}", "n": 3, "k": f"key {REDACTED}",
+        "q": [f"x {REDACTED} y"]}
