@@ -131,8 +131,14 @@ def take(home: Home, db: Database, path: Path, *, reason: str = "inbox") -> tupl
     stale_error = target_dir / (path.name + ".error")
     stale_error.unlink(missing_ok=True)
     moved = spec.model_copy(update={"path": target.resolve()})
-    row: m.Spec = upsert_spec(db, moved)
-    run = enqueue(db, row, reason=f"{reason}: {path.name}")
+    try:
+        row: m.Spec = upsert_spec(db, moved)
+        run = enqueue(db, row, reason=f"{reason}: {path.name}")
+    except BaseException:  # not queued: put it back, so the next pass tries again
+        os.replace(target, path)
+        if beside is not None:
+            os.replace(target_dir / beside.name, beside)
+        raise
     return target, run.id or 0
 
 
@@ -154,6 +160,9 @@ def scan(home: Home, db: Database, *, settle: float = SETTLE_SECONDS) -> InboxRe
                 continue
             except OSError as exc:  # vanished or unreadable meanwhile: try again later
                 log.warning("inbox: could not take %s: %s", path, exc)
+                continue
+            except Exception:  # the store failed; the file is back in the inbox
+                log.exception("inbox: could not queue %s; will try again", path.name)
                 continue
             log.info("inbox: queued run %s from %s", run_id, path.name)
             result.queued.append((target, run_id))
