@@ -95,10 +95,14 @@ async def test_inbox_lists_pending_gates_oldest_first_with_what_each_asks(
                      NOW - timedelta(hours=2, minutes=3))
     add_gate(db, run, "plan", "Old decided gate", {}, NOW - timedelta(days=1),
              status=m.APPROVED)
+    held = add_gate(db, run, "review", "Held past its timeout",
+                    {"timeout": {"minutes": 60, "decision": "hold",
+                                 "expired_at": "2025-03-01T11:00:00+00:00"}},
+                    NOW - timedelta(minutes=1))
     app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_inbox(app, pilot, 2)
-        assert table_ids(app) == [str(older), str(newer)]
+        screen = await open_inbox(app, pilot, 3)
+        assert table_ids(app) == [str(older), str(newer), str(held)]
         table = screen.query_one(GateTable)
         assert [str(c) for c in table.get_row_at(0)][1:5] == ["action", str(run), "feature",
                                                                "2h 03m"]
@@ -110,6 +114,12 @@ async def test_inbox_lists_pending_gates_oldest_first_with_what_each_asks(
         await pilot.pause()
         detail = screen.query_one(GateDetail).visible_text()
         assert "1. write slugify" in detail and "waiting 5m" in detail
+
+        await pilot.press("down")
+        await pilot.pause()
+        assert str(table.get_row_at(2)[1]) == "review ⏱"
+        detail = screen.query_one(GateDetail).visible_text()
+        assert "timed out at 2025-03-01T11:00:00+00:00: held for a person" in detail
 
 
 async def test_approving_an_action_gate_shows_the_exact_command_first(

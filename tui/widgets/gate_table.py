@@ -1,9 +1,11 @@
-"""The inbox's list of pending gates, oldest first; rows keyed by gate id."""
+"""The inbox's list of pending gates, oldest first; rows keyed by gate id. A gate past
+its timeout and held for a person is marked ⏱ after its kind."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from engine.gates import timed_out
 from tui.widgets.gate_detail import GateItem, format_age
 from tui.widgets.keyed_table import KeyedTable
 
@@ -23,7 +25,8 @@ class GateTable(KeyedTable):
             title = gate.title or run.title
             if len(title) > TITLE_WIDTH:
                 title = title[: TITLE_WIDTH - 1] + "…"
-            rows.append((str(gate.id), (str(gate.id), gate.kind, str(run.id), run.category,
+            kind = f"{gate.kind} ⏱" if timed_out(gate) else gate.kind
+            rows.append((str(gate.id), (str(gate.id), kind, str(run.id), run.category,
                                         format_age(gate.created_at, now), title)))
         self.replace_rows(rows)
 
