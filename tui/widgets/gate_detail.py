@@ -123,6 +123,15 @@ def _rule(value: Any) -> str:
     return _value(value)
 
 
+def _stamp(value: Any) -> str:
+    """An ISO time from a gate's detail as ``2025-03-01 11:00 UTC``."""
+    try:
+        when = as_utc(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
 def _heading(text: str) -> Text:
     return Text(text, style="bold underline")
 
@@ -203,7 +212,7 @@ def render_gate(item: GateItem, now: datetime) -> RenderableType:
                                                    sorted(rest.items())))]
     timeout = detail.get("timeout") if isinstance(detail.get("timeout"), dict) else {}
     if timeout.get("expired_at"):
-        parts.append(Text(f"timed out at {timeout['expired_at']}: held for a person",
+        parts.append(Text(f"timed out at {_stamp(timeout['expired_at'])}: held for a person",
                           style="bold red"))
     elif gate.timeout_at is not None:
         then = timeout.get("decision", "hold")
