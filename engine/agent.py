@@ -434,7 +434,7 @@ class Agent:
                           cache_read=u.cache_read_input_tokens or 0,
                           cost=self.prices.cost(self.model, u))
         state.elapsed = self._elapsed()
-        recorded = envelope(reply.model_dump(mode="json"), attempt=state.attempt,
+        recorded = envelope(reply.model_dump(mode="json", warnings=False), attempt=state.attempt,
                             streamed=True)
         run_id = self.log.run_id
         with self.log.db.write() as s:
@@ -508,7 +508,7 @@ def _spend_of(run: m.Run) -> Spend:
 
 def _block(block: Any) -> dict[str, Any]:
     """A reply's content block as it goes back into the conversation."""
-    data = block.model_dump(mode="json", exclude_none=True)
+    data = block.model_dump(mode="json", exclude_none=True, warnings=False)
     data.pop("parsed_output", None)
     return data
 

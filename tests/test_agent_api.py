@@ -111,3 +111,16 @@ def test_a_cancelled_run_stops_at_the_next_turn_boundary(kit: Kit) -> None:
     with pytest.raises(Cancelled):
         kit.agent(model.client()).run(START)
     assert model.requests == []
+
+
+def test_tool_input_that_is_not_an_object_gets_an_error_result(
+        kit: Kit, server: ms.MessagesServer, client: anthropic.Anthropic) -> None:
+    server.add(ms.streamed("Odd call.", tool_use=[
+                   {"name": "bash", "input": ["rm", "-rf", "/"]},
+                   {"name": "str_replace_based_edit_tool", "input": "view README.md"}]),
+               ms.streamed("Understood."))
+    result = kit.agent(client).run(START)
+    assert result.status == "done"
+    results = server.requests[1].body["messages"][-1]["content"]  # type: ignore[index]
+    assert [r["is_error"] for r in results] == [True, True]
+    assert all("must be a JSON object" in r["content"] for r in results)
