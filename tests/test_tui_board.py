@@ -286,3 +286,19 @@ async def test_80x24_shows_the_essentials_and_160_more(seeded: Seeded) -> None:
         shown = [runs.COLUMNS[i].key for i in runs.shown_columns]
         assert "category" in shown
         assert runs.row_count == 8
+
+
+async def test_typing_ahead_lands_in_the_search(seeded: Seeded) -> None:
+    """Over SSH keys arrive in bursts: "/slug" then Enter, all at once."""
+    from textual import events
+
+    app = frozen_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key, char in [("slash", "/"), ("s", "s"), ("l", "l"), ("u", "u"), ("g", "g"),
+                          ("enter", "\r")]:
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert isinstance(app.screen, BoardScreen)  # "s" did not open the specs screen
+        assert app.screen.search == "slug"
+        assert row_keys(app.screen.query_one(RunsTable)) == [str(seeded.runs["running"])]

@@ -46,7 +46,7 @@ NAVIGATION = [
     ("board", "b", "Board"),
     ("gates", "g", "Gates"),
     ("policies", "p", "Policies"),
-    ("specs", "s", "Specs & queue"),
+    ("specs", "s", "Specs"),
     ("history", "h", "History"),
 ]
 
@@ -58,7 +58,7 @@ class AndonApp(App[None]):
     DEFAULT_MODE = "board"
     COMMANDS = App.COMMANDS | {ActionCommands, RunCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit", tooltip="Leave the control room"),
+        Binding("q", "quit", "Quit", show=False, tooltip="Leave the control room"),
         Binding("question_mark", "help", "Help", key_display="?",
                 tooltip="Keys of this screen and the legend"),
         *[Binding(key, f"show('{mode}')", title, show=mode != "board",

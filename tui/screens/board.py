@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import DataTable, Input, Label
 from textual.worker import Worker, WorkerState
 
 from tui.commands import PaletteCommand
@@ -21,6 +21,7 @@ from tui.data import FILTERS, PAGE, BoardData, load_board
 from tui.messages import BoardLoaded
 from tui.screens.base import StoreScreen
 from tui.widgets.board_header import BoardHeader
+from tui.widgets.footer import KeyBar
 from tui.widgets.lines_table import LinesTable
 from tui.widgets.runs_table import RunsTable
 
@@ -32,8 +33,7 @@ class BoardScreen(StoreScreen):
     DEFAULT_CSS = """
     BoardScreen #runs-bar { height: 1; padding: 0 1; background: $boost; }
     BoardScreen #runs-title { width: 1fr; }
-    BoardScreen #search { display: none; height: 1; border: none; padding: 0 1; }
-    BoardScreen #search.-shown { display: block; }
+    BoardScreen #search { height: 1; border: none; padding: 0 1; }
     BoardScreen #empty { display: none; padding: 0 2; color: $text-muted; }
     BoardScreen #empty.-shown { display: block; }
     """
@@ -66,10 +66,11 @@ class BoardScreen(StoreScreen):
                     "Escape clears)", id="search")
         yield RunsTable(id="runs")
         yield Label("", id="empty")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#search", Input).display = False
         self.query_one(RunsTable).focus()
         self.set_interval(1.0, self._tick)
 
@@ -185,19 +186,19 @@ class BoardScreen(StoreScreen):
         box = self.query_one("#search", Input)
         if box.value != text:
             box.value = text
-        box.set_class(bool(text), "-shown")
+        box.display = bool(text)
         self.reload()
 
     def action_search(self) -> None:
         box = self.query_one("#search", Input)
-        box.set_class(True, "-shown")
-        box.focus()
+        box.display = True  # inline style: focusable at once, so fast typing lands in it
+        self.set_focus(box)
 
     def action_clear(self) -> None:
         if self.search or self.filter != "recent":
             self.filter = "recent"
             self.set_search("")
-        self.query_one("#search", Input).set_class(False, "-shown")
+        self.query_one("#search", Input).display = False
         self.query_one(RunsTable).focus()
 
     @on(Input.Changed, "#search")
@@ -217,7 +218,7 @@ class BoardScreen(StoreScreen):
     def _search_submitted(self, event: Input.Submitted) -> None:
         self._apply_search(event.value)
         if not event.value:
-            self.query_one("#search", Input).set_class(False, "-shown")
+            self.query_one("#search", Input).display = False
         self.query_one(RunsTable).focus()
 
     def palette_commands(self) -> list[PaletteCommand]:

@@ -36,8 +36,8 @@ def key_rows(screen: Screen[object]) -> list[tuple[str, str, bool]]:
     for key, active in screen.active_bindings.items():
         binding = active.binding
         text = binding.description or binding.tooltip
-        if not text or key in seen:
-            continue
+        if not text or key in seen or not (binding.show or binding.tooltip):
+            continue  # Textual's own plumbing (scrolling, copying) stays out of the way
         seen.add(key)
         if binding.tooltip and binding.tooltip != text:
             text = f"{text} — {binding.tooltip}"

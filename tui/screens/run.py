@@ -13,7 +13,7 @@ import time
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Label, TabbedContent, TabPane
+from textual.widgets import Label, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.gates import REVISABLE
@@ -26,6 +26,7 @@ from tui.screens.base import StoreScreen
 from tui.widgets.checks_view import ChecksView
 from tui.widgets.confirm import Confirm
 from tui.widgets.diff_view import DiffView
+from tui.widgets.footer import KeyBar
 from tui.widgets.run_header import RunHeader, StageTimeline
 from tui.widgets.text_prompt import TextPrompt
 from tui.widgets.transcript import TranscriptView
@@ -77,7 +78,7 @@ class RunScreen(StoreScreen):
                 yield DiffView(id="diff-view")
             with TabPane("Checks", id="checks"):
                 yield ChecksView(id="checks-view")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

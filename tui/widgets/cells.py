@@ -55,6 +55,21 @@ class KeyedTable(DataTable[Any]):
         self.shown_columns: list[int] = []  # indexes into COLUMNS
         self.updates = 0  # cells written by the last sync (for tests and the bench)
 
+    def on_key(self, event: events.Key) -> None:
+        """Type-ahead: keys queued to this table before focus moved on (say "/slug" typed
+        at once opens the search and then types into it) follow the focus, in order."""
+        focused = self.screen.focused
+        if focused is not None and focused is not self:
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+        elif event.key == "slash" and hasattr(self.screen, "action_search"):
+            # Open the search now, not when the key reaches the bindings: the keys
+            # already queued behind it must find the search box focused.
+            event.stop()
+            event.prevent_default()
+            self.screen.action_search()
+
     # -- columns ---------------------------------------------------------------------
 
     def _layout_for(self, width: int) -> tuple[list[int], int]:

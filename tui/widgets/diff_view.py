@@ -80,7 +80,8 @@ class DiffView(Vertical):
     DiffView { height: 1fr; }
     DiffView #diff-source { height: 1; color: $text-muted; padding: 0 1; }
     DiffView OptionList { width: 30%; min-width: 18; max-width: 48; height: 1fr;
-                          border: none; border-right: vkey $panel; padding: 0; }
+                          border: none; border-right: vkey $panel; padding: 0;
+                          text-wrap: nowrap; text-overflow: ellipsis; }
     DiffView.-empty Horizontal { display: none; }
     DiffView RichLog { width: 1fr; height: 1fr; }
     """

@@ -86,13 +86,16 @@ class TranscriptView(ScrollView, can_focus=True):
     TranscriptView { height: 1fr; }
     """
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Previous", show=False),
-        Binding("down,j", "cursor(1)", "Next", show=False),
-        Binding("enter,space", "toggle", "Open/close", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Follow", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("up,k", "cursor(-1)", "Previous", show=False,
+                tooltip="Previous entry (stops following)"),
+        Binding("down,j", "cursor(1)", "Next", show=False, tooltip="Next entry"),
+        Binding("enter,space", "toggle", "Open/close", show=False,
+                tooltip="Open or close a tool call, check or scenario"),
+        Binding("home", "first", "First", show=False, tooltip="First entry"),
+        Binding("end", "last", "Follow", show=False,
+                tooltip="Last entry, and follow new ones"),
+        Binding("pageup", "page(-1)", "Page up", show=False, tooltip="A screen up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, tooltip="A screen down"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
