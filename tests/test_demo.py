@@ -21,12 +21,14 @@ from engine.demo import SPECS, build_demo, demo_script_text, demo_spec_text
 from engine.errors import UserError
 from engine.gates import decide_gate
 from engine.home import Home
+from engine.providers.real import DEFAULT_MODEL
 from engine.sandbox import bwrap_available
 from engine.spec import parse_spec
 from policies.stored import policy_history, stored_policies
 from store import models as m
 from store.db import Database
 from tests.conftest import git
+from tests.support.messages_server import MessagesServer, streamed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -271,7 +273,7 @@ def test_the_first_minute_of_the_demo(tmp_path: Path) -> None:
             db.close()
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     assert all(seen.values()), f"not seen in {DEADLINE:.0f}s: " + ", ".join(
         k for k, v in seen.items() if not v) + "".join(
         f"\n{name}: " + "; ".join(f"#{r.id} {r.status} at {r.stage}, attempt {r.attempt}: "
@@ -288,3 +290,37 @@ def test_the_first_minute_of_the_demo(tmp_path: Path) -> None:
     assert "### `truncate(" in git(repo, "show", "main:README.md")
     assert "'hello-world'" in git(repo, "show", "main:docs/usage.md")
     assert "3.13" not in git(repo, "show", "main:.github/workflows/ci.yml")  # escalated
+
+
+def test_the_anthropic_demo_talks_to_the_api_with_the_real_model(tmp_path: Path) -> None:
+    """`--model anthropic`: the same specs, sent to the Messages API (a loopback server
+    here) as the real model, with the key from the environment."""
+    root = tmp_path / "demo"
+    with MessagesServer() as server:
+        for _ in range(40):
+            server.add(streamed("Nothing to change."))
+        env = {**os.environ, "ANTHROPIC_API_KEY": "sk-test-loopback",
+               "ANTHROPIC_BASE_URL": server.url}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", "demo", "--home", str(root), "--model", "anthropic",
+             "--headless", "60", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 30
+            while len(server.requests) < 4 and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        bodies = [r.body for r in server.requests if r.body]
+        assert len(bodies) >= 4
+        assert {b["model"] for b in bodies} == {DEFAULT_MODEL}
+        # The key from the environment authenticates every request (SDK 2.x: a bearer token).
+        assert all("sk-test-loopback" in " ".join(r.headers.values()) for r in server.requests)
+        # The requests carry the demo specs (their intents go to the model).
+        asked = " ".join(json.dumps(b) for b in bodies)
+        assert "truncate()" in asked
+    models = {r["model"] for r in json.loads(out)["runs"] if r["model"]}
+    assert models == {DEFAULT_MODEL}
