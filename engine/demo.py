@@ -14,7 +14,9 @@
 The specs and scripts live in `engine/demo_data/specs/`; they are written into
 `<home>/specs/` with `{python}` replaced by the interpreter that runs Andon (so the
 checks find the same Python wherever Andon is installed) and each scripted turn's
-`delay:` multiplied by `time_scale` (tests shrink the first minute to seconds). With
+`delay:` multiplied by `time_scale`; `start_engine` shrinks the recurring schedule by the
+same factor (tests run the first minute in seconds). The holdout scenarios go to
+`<home>/scenarios/`, outside the repository the agent works in. With
 `model="anthropic"` the specs are written without `model: scripted` and without
 scripts, and the home's provider is the real API.
 """

@@ -155,12 +155,17 @@ def test_without_bubblewrap_the_demo_says_so_and_its_policies_allow_it(
     assert all(policies[c].allow_unsandboxed for c in ("docs", "deps", "bugfix", "feature"))
 
 
-def test_time_scale_shrinks_the_scripted_delays() -> None:
-    real = yaml.safe_load(demo_script_text("truncate-width", python="py"))
-    fast = yaml.safe_load(demo_script_text("truncate-width", python="py", time_scale=0.1))
-    real_delays = [t["delay"] for t in real["turns"]]
-    assert all(0.5 <= d <= 2 for d in real_delays)
-    assert [t["delay"] for t in fast["turns"]] == [round(d * 0.1, 3) for d in real_delays]
+def _delays(script: dict) -> list[float]:
+    groups = script.get("attempts") or [script["turns"]]
+    return [turn["delay"] for group in groups for turn in group]
+
+
+def test_scripted_turns_take_visible_time_and_time_scale_shrinks_it() -> None:
+    for name in SPECS:
+        real = _delays(yaml.safe_load(demo_script_text(name, python="py")))
+        assert real and all(0.5 <= d <= 2 for d in real), name  # runs visibly progress
+        fast = _delays(yaml.safe_load(demo_script_text(name, python="py", time_scale=0.1)))
+        assert fast == [round(d * 0.1, 3) for d in real], name
 
 
 def test_the_example_specs_are_the_demo_specs() -> None:
