@@ -70,7 +70,7 @@ SPECS: dict[str, str] = {
     "status-page": "docs, level 4: recurring, every minute",
 }
 
-_DELAY = re.compile(r"^(\s*-?\s*delay:\s*)([0-9.]+)\s*$", re.M)
+_DELAY = re.compile(r"^([ \t-]*delay:[ \t]*)([0-9.]+)[ \t]*$", re.M)  # "- - delay: 1.0" too
 
 
 @dataclass
