@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Label
+from textual.widgets import DataTable, Header, Label
 
 from engine.gates import REVISABLE, decide_gate
 from policies.stored import current_user
@@ -26,6 +26,7 @@ from store.clock import utcnow
 from store.db import Database
 from tui.commands import PaletteCommand
 from tui.screens.base import StoreScreen
+from tui.widgets.footer import KeyBar
 from tui.widgets.gate_comment import GateCommentScreen
 from tui.widgets.gate_confirm import ApproveGateScreen
 from tui.widgets.gate_detail import GateDetail, GateItem
@@ -94,7 +95,7 @@ class GatesScreen(StoreScreen):
         with Container(id="gates-body"):
             yield GateTable(id="gate-list")
             yield GateDetail(id="gate-detail")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Label, Select
+from textual.widgets import DataTable, Header, Input, Label, Select
 
 from engine.errors import UserError
 from store import models as m
@@ -29,6 +29,7 @@ from store.clock import as_utc, utcnow
 from store.db import Database
 from tui.commands import PaletteCommand
 from tui.screens.base import StoreScreen
+from tui.widgets.footer import KeyBar
 from tui.widgets.history_metrics import CategoryMetrics, HistoryMetrics, Metrics
 from tui.widgets.history_table import HistoryTable
 
@@ -264,7 +265,7 @@ class HistoryScreen(StoreScreen):
         yield HistoryMetrics(id="history-metrics")
         yield HistoryTable(id="history-runs")
         yield Label("", id="history-page")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(HistoryTable).focus()

@@ -15,7 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
 from engine.errors import UserError
 from policies.level import Level
@@ -33,6 +33,7 @@ from policies.stored import (
 from store.db import Database
 from tui.commands import PaletteCommand
 from tui.screens.base import StoreScreen
+from tui.widgets.footer import KeyBar
 from tui.widgets.policy_detail import PolicyDetail, PolicyFacts
 from tui.widgets.policy_level import PolicyLevelScreen
 from tui.widgets.policy_table import PolicyTable
@@ -96,7 +97,7 @@ class PoliciesScreen(StoreScreen):
         yield Header()
         yield PolicyTable(id="policy-list")
         yield PolicyDetail(id="policy-detail")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -21,7 +21,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from engine.errors import NotFound, UserError
 from engine.home import Home
@@ -33,6 +33,7 @@ from store.db import Database
 from tui.actions import cancel
 from tui.commands import PaletteCommand
 from tui.screens.base import StoreScreen
+from tui.widgets.footer import KeyBar
 from tui.widgets.spec_confirm import SpecConfirmScreen
 from tui.widgets.spec_submit import SpecSubmitScreen
 from tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
@@ -138,7 +139,7 @@ class SpecsScreen(StoreScreen):
                 yield QueueTable(id="queue-list")
             with TabPane("Schedules [3]", id="schedules-tab"):
                 yield ScheduleTable(id="schedule-list")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         super().on_mount()
