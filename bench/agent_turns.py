@@ -6,8 +6,10 @@
    alternating an editor view and a bash command, real tools, a real SQLite file): the
    turn's wall time minus the time the scripted model took to produce its reply
    (measured inside the transport, stream body included), minus tool execution (there
-   are no gate or cord waits in this run). What is left is the loop itself: the SDK parsing the stream, events, steps,
-   usage, the flight recording and the checkpoint. Target: median under 10 ms.
+   are no gate or cord waits in this run). What is left is the loop itself: the SDK
+   parsing the stream, events, steps, usage, the flight recording and the checkpoint.
+   Target: median under 10 ms. The engine's CPU time per turn is printed too: on a
+   busy machine wall time mostly measures the other processes.
 2. The share of input tokens a real API would serve from the prompt cache under the
    agent's breakpoints, over a --cache-turns run with the real system prompt of a sample
    repository (the scripted transport's cache simulation: 1024-token minimum, 20-block
