@@ -77,7 +77,7 @@ def _status(db: Database, run_id: int) -> m.Run:
         return run
 
 
-def until(check: Callable[[], object], timeout: float = 3.0) -> float:
+def until(check: Callable[[], object], timeout: float = 10.0) -> float:
     """Wait until `check()` is truthy; returns the seconds it took."""
     t0 = time.monotonic()
     while not check():
