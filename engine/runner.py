@@ -519,11 +519,11 @@ class Engine:
             log.exception("run %s: the executor failed", run_id)
             self._end(run_id, m.FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self.stats.run_seconds += time.perf_counter() - t0
             self._after(run_id, status)
             with self._mutex:
                 self._workers.pop(run_id, None)
-            self.stats.finished += 1
+                self.stats.run_seconds += time.perf_counter() - t0
+                self.stats.finished += 1
             if self._accepting:
                 self.dispatch()
 
