@@ -13,6 +13,7 @@ and stops it on exit; a running daemon is shown in the board's header instead.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -51,6 +52,14 @@ NAVIGATION = [
 ]
 
 
+SCREEN_MODULES = ("gates", "policies", "specs", "history")
+
+
+def _screen(module: str, name: str) -> Any:
+    """A screen class from tui.screens.<module>, imported on first use."""
+    return getattr(importlib.import_module(f"tui.screens.{module}"), name)
+
+
 class AndonApp(App[None]):
     TITLE = "Andon"
     SUB_TITLE = "control room"
@@ -76,23 +85,24 @@ class AndonApp(App[None]):
         self.poll_seconds = poll_seconds
         self.store_version: int | None = None
         self._watching = False
+        self._warmed = False
         self.start_engine = start_engine
         self.engine: Any = None  # the embedded engine this app started, if any
         self._mode = EngineMode("off")
         self._register_modes()
 
     def _register_modes(self) -> None:
-        """Each screen a person moves between, as a mode (one line per screen)."""
-        from tui.screens.gates import GatesScreen
-        from tui.screens.history import HistoryScreen
-        from tui.screens.policies import PoliciesScreen
-        from tui.screens.specs import SpecsScreen
-
+        """Each screen a person moves between, as a mode (one line per screen). Screens
+        are imported when first shown (or by the warm-up after the first paint), so
+        they cost nothing at start."""
         self.add_mode("board", BoardScreen)
-        self.add_mode("gates", lambda: GatesScreen(self.db, clock=self.clock))
-        self.add_mode("policies", lambda: PoliciesScreen(self.db))
-        self.add_mode("specs", lambda: SpecsScreen(self.db, clock=self.clock))
-        self.add_mode("history", lambda: HistoryScreen(self.db, clock=self.clock))
+        self.add_mode("gates", lambda: _screen("gates", "GatesScreen")(
+            self.db, clock=self.clock))
+        self.add_mode("policies", lambda: _screen("policies", "PoliciesScreen")(self.db))
+        self.add_mode("specs", lambda: _screen("specs", "SpecsScreen")(
+            self.db, clock=self.clock))
+        self.add_mode("history", lambda: _screen("history", "HistoryScreen")(
+            self.db, clock=self.clock))
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -104,13 +114,22 @@ class AndonApp(App[None]):
         self.set_interval(self.poll_seconds, self._watch_store)
         if self.start_engine:
             self._start_engine()
-        self._warm_up()
+
+    def warm_up(self) -> None:
+        """Called once the board is painted (not before: importing competes with the
+        board's first read for the interpreter)."""
+        if not self._warmed:
+            self._warmed = True
+            self._warm_up()
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def _warm_up(self) -> None:
-        """Import the run screen (git, pygments, the gates engine) while the board shows,
-        so the first Enter on a run opens it at once."""
+        """Import the other screens (git, pygments, the gates engine...) while the board
+        shows, so the first Enter on a run, or the first key to a screen, is quick."""
         import tui.screens.run  # noqa: F401
+
+        for name in SCREEN_MODULES:
+            importlib.import_module(f"tui.screens.{name}")
 
     def _watch_store(self) -> None:
         if not self._watching:  # one look at a time: a slow disk never piles them up

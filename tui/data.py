@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.git import try_git
 from engine.home import Home
 from engine.pricing import is_simulated
 from store import models as m
@@ -465,6 +464,8 @@ def parse_diff(text: str) -> list[FileDiff]:
 
 
 def _git(cwd: str | Path, *args: str) -> str | None:
+    from engine.git import try_git  # GitPython is slow to import: not before a diff
+
     status, out, _err = try_git(cwd, *args)
     return out if status == 0 else None
 

@@ -107,6 +107,8 @@ class BoardScreen(StoreScreen):
         """Show a loaded board: only changed cells are written."""
         self.data = data
         self.loads += 1
+        if self.loads == 1:
+            self.call_after_refresh(self.andon.warm_up)
         self.query_one(BoardHeader).show(data)
         self.query_one(LinesTable).show(data.lines)
         runs = self.query_one(RunsTable)
