@@ -224,7 +224,8 @@ class StepRow:
 
 def run_steps(db: Database, run_id: int, *, kinds: Sequence[str] | None = None,
               ids: Sequence[int] | None = None, after_id: int = 0,
-              since: datetime | None = None, preview: int = 4000) -> list[StepRow]:
+              since: datetime | None = None, until: datetime | None = None,
+              preview: int = 4000) -> list[StepRow]:
     """A run's steps in id order, outputs cut to `preview` characters in SQL."""
     where = ["run_id = ?"]
     params: list[Any] = [run_id]
@@ -242,6 +243,9 @@ def run_steps(db: Database, run_id: int, *, kinds: Sequence[str] | None = None,
     if since is not None:
         where.append("started_at >= ?")
         params.append(_iso(since))
+    if until is not None:
+        where.append("started_at < ?")
+        params.append(_iso(until))
     sql = ("SELECT id, stage, kind, name, status, input, substr(output, 1, ?), "
            "length(output), exit_code, started_at, finished_at, data FROM steps WHERE "
            + " AND ".join(where) + " ORDER BY id")

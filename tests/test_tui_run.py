@@ -304,3 +304,30 @@ async def test_tabs_by_number_and_an_unknown_run(seeded: Seeded) -> None:
         app.open_run(999)
         await settle(pilot)
         assert "There is no run 999." in str(app.screen.query_one("#run-header").render())
+
+
+async def test_a_long_transcript_loads_its_newest_page_and_earlier_ones_on_home(
+        seeded: Seeded) -> None:
+    from datetime import timedelta
+
+    run_id = seeded.runs["unknown"]
+    with seeded.db.write() as s:
+        s.add_all([m.Event(run_id=run_id, kind="model.text", stage="implement",
+                           message=f"thought {i}", data={"turn": 100 + i},
+                           ts=FROZEN_NOW - timedelta(seconds=3000 - i)) for i in range(2500)])
+    app = frozen_app(seeded)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(pilot, run_id)
+        view = screen.query_one(TranscriptView)
+        await wait_for(lambda: view.entries)
+        assert view.truncated
+        assert view.entries[0].title.startswith("earlier entries are not loaded")
+        assert not any(e.body == "thought 0" for e in view.entries)
+        assert any(e.body == "thought 2499" for e in view.entries)
+        await pilot.press("home")  # to the first entry loaded
+        await pilot.press("home")  # and once more at the top: the page before
+        await wait_for(lambda: any(e.body == "thought 0" for e in view.entries))
+        assert not view.truncated
+        assert view.entries[0].title != "earlier entries are not loaded"
+        bodies = [e.body for e in view.entries if e.body.startswith("thought")]
+        assert bodies == [f"thought {i}" for i in range(2500)]

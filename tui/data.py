@@ -319,8 +319,9 @@ class TranscriptChunk:
     last_step_id: int
     open_steps: list[int]  # steps still running: fetched again next time
     truncated: bool = False  # earlier entries exist and were not loaded
-    first_event_id: int | None = None
+    first_event_id: int | None = None  # the oldest event loaded (where "earlier" starts)
     reset: bool = False  # replace, do not append
+    earlier: bool = False  # a page from before what is shown: goes on top
 
 
 @dataclass
@@ -401,6 +402,27 @@ def load_transcript(db: Database, run_id: int, cursor: TranscriptCursor,
         truncated=truncated,
         first_event_id=events[0].id if events else None,
         reset=not cursor.loaded)
+
+
+def load_earlier(db: Database, run_id: int, before_event_id: int,
+                 page: int = TRANSCRIPT_PAGE) -> TranscriptChunk:
+    """The page of entries just before the oldest one shown (older events and the steps
+    that started in the same stretch of time)."""
+    with db.read() as s:
+        boundary = s.get(m.Event, before_event_id)
+    until = as_utc(boundary.ts) if boundary is not None else None
+    events = q.run_events(db, run_id, before_id=before_event_id, limit=page + 1, newest=True)
+    truncated = len(events) > page
+    events = events[1:] if truncated else events
+    since = as_utc(events[0].ts) if truncated and events else None
+    steps = q.run_steps(db, run_id, kinds=STEP_KINDS, since=since, until=until)
+    entries = [e for e in (_event_entry(ev) for ev in events) if e is not None]
+    entries += [_step_entry(st) for st in steps]
+    entries.sort(key=lambda e: (e.ts, e.key[0] == "e"))
+    return TranscriptChunk(entries=entries, last_event_id=0, last_step_id=0, open_steps=[],
+                           truncated=truncated,
+                           first_event_id=events[0].id if events else before_event_id,
+                           earlier=True)
 
 
 # -- the diff -------------------------------------------------------------------------

@@ -20,7 +20,14 @@ from engine.gates import REVISABLE
 from store import models as m
 from tui import actions
 from tui.commands import PaletteCommand
-from tui.data import RunDetail, TranscriptCursor, load_diff, load_run, load_transcript
+from tui.data import (
+    RunDetail,
+    TranscriptCursor,
+    load_diff,
+    load_earlier,
+    load_run,
+    load_transcript,
+)
 from tui.messages import ActionDone, DiffLoaded, RunLoaded, TranscriptLoaded
 from tui.screens.base import StoreScreen
 from tui.widgets.checks_view import ChecksView
@@ -128,6 +135,14 @@ class RunScreen(StoreScreen):
         self.post_message(TranscriptLoaded(self.run_id,
                                            load_transcript(self.andon.db, self.run_id, cursor)))
 
+    def on_transcript_view_load_earlier(self, message: TranscriptView.LoadEarlier) -> None:
+        self._load_earlier(message.before_event_id)
+
+    @work(thread=True, group="run-earlier", exit_on_error=False)
+    def _load_earlier(self, before_event_id: int) -> None:
+        self.post_message(TranscriptLoaded(self.run_id, load_earlier(
+            self.andon.db, self.run_id, before_event_id)))
+
     @work(thread=True, group="run-diff", exit_on_error=False)
     def _load_diff(self, run: m.Run) -> None:
         self.post_message(DiffLoaded(self.run_id, load_diff(run)))
@@ -163,6 +178,9 @@ class RunScreen(StoreScreen):
 
     def on_transcript_loaded(self, message: TranscriptLoaded) -> None:
         chunk = message.chunk
+        if chunk.earlier:
+            self.query_one(TranscriptView).add_chunk(chunk)
+            return
         self.cursor = TranscriptCursor(chunk.last_event_id, chunk.last_step_id,
                                        chunk.open_steps, True)
         self.query_one(TranscriptView).add_chunk(chunk)

@@ -14,6 +14,7 @@ import json
 import textwrap
 from bisect import bisect_right, insort
 from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.cells import cell_len
@@ -22,11 +23,13 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.data import Entry, TranscriptChunk
 
+MORE_KEY = "more"  # the line on top saying that earlier entries exist
 OUTPUT_LINES = 200  # lines of a tool's output shown when opened
 CACHE_ENTRIES = 512
 
@@ -107,6 +110,7 @@ class TranscriptView(ScrollView, can_focus=True):
         self.cursor = -1
         self.follow = True
         self.truncated = False
+        self.first_event_id: int | None = None
         self._heights: list[int] = []
         self._starts: list[int] = []
         self._total = 0
@@ -116,18 +120,65 @@ class TranscriptView(ScrollView, can_focus=True):
 
     # -- data ------------------------------------------------------------------------
 
+    class LoadEarlier(Message):
+        """The person asked for entries older than the oldest one loaded."""
+
+        def __init__(self, before_event_id: int) -> None:
+            self.before_event_id = before_event_id
+            super().__init__()
+
     def add_chunk(self, chunk: TranscriptChunk) -> None:
+        if chunk.earlier:
+            self._add_earlier(chunk)
+            return
         if chunk.reset:
             self.entries, self._sort_keys, self._index = [], [], {}
             self._cache.clear()
             self._hcache.clear()
-            self.truncated = chunk.truncated
+            self._set_truncated(chunk)
         for entry in chunk.entries:
             self._add(entry)
         self._relayout()
         if self.follow and self.entries:
             self.cursor = len(self.entries) - 1
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def _set_truncated(self, chunk: TranscriptChunk) -> None:
+        self.truncated = chunk.truncated
+        self.first_event_id = chunk.first_event_id
+        if self.entries and self.entries[0].key == MORE_KEY:
+            self._drop_first()
+        if chunk.truncated:
+            marker = Entry(MORE_KEY, datetime.min.replace(tzinfo=UTC), "note",
+                           "earlier entries are not loaded: Home loads the page before")
+            self.entries.insert(0, marker)
+            self._sort_keys.insert(0, (marker.ts, True, MORE_KEY))
+            self._index = {e.key: i for i, e in enumerate(self.entries)}
+            if self.cursor >= 0:
+                self.cursor += 1
+
+    def _drop_first(self) -> None:
+        self.entries.pop(0)
+        self._sort_keys.pop(0)
+        self._index = {e.key: i for i, e in enumerate(self.entries)}
+        self.cursor = max(-1, self.cursor - 1)
+
+    def _add_earlier(self, chunk: TranscriptChunk) -> None:
+        """Put an older page on top, keeping what is on screen where it is."""
+        old_total = self._total
+        known = set(self._index)
+        older = [e for e in chunk.entries if e.key not in known]
+        if self.entries and self.entries[0].key == MORE_KEY:
+            self._drop_first()
+        self.entries = older + self.entries
+        self._sort_keys = [(e.ts, e.key[0] == "e", e.key) for e in self.entries]
+        self._index = {e.key: i for i, e in enumerate(self.entries)}
+        self.cursor += len(older)
+        self._set_truncated(chunk)
+        self._relayout()
+        self.scroll_to(y=self.scroll_y + self._total - old_total, animate=False,
+                       immediate=True)
         self.refresh()
 
     def _add(self, entry: Entry) -> None:
@@ -328,6 +379,9 @@ class TranscriptView(ScrollView, can_focus=True):
         self.refresh()
 
     def action_first(self) -> None:
+        if self.truncated and self.first_event_id and self.cursor == 0 and self.scroll_y == 0:
+            self.post_message(self.LoadEarlier(self.first_event_id))  # Home at the top
+            return
         self.cursor = 0 if self.entries else -1
         self.follow = False
         self.scroll_home(animate=False, immediate=True)
