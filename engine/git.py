@@ -75,13 +75,15 @@ def checked_out_at(repo: Path | str, branch: str) -> Path | None:
 
 
 def commits_with_trailer(cwd: Path | str, ref: str, key: str, value: str,
-                         limit: int | None = None) -> list[str]:
+                         limit: int | None = None, first_parent: bool = False) -> list[str]:
     """Commits reachable from `ref` (newest first) whose message has the trailer
     `key: value`, e.g. `Andon-Run: 12`. Parsed with git's own trailer rules."""
     args = ["log", "--format=%H%x00%(trailers:key=" + key + ",valueonly,separator=%x01)",
             ref]
     if limit is not None:
         args.insert(1, f"--max-count={limit}")
+    if first_parent:
+        args.insert(1, "--first-parent")
     found = []
     for line in run_git(cwd, *args).splitlines():
         sha, _, values = line.partition("\x00")

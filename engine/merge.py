@@ -49,18 +49,34 @@ def already_merged(repo: Path | str, base: str, run_id: int, since: str) -> str 
     """The commit that put run `run_id` into `base`, looking only at what the base
     gained after `since` (where the run started): a factory that was set up again, and
     counts runs from 1 again, does not mistake an old run's merge for this one's."""
-    found = commits_with_trailer(repo, f"{since}..refs/heads/{base}", RUN_TRAILER,
-                                 str(run_id))
-    return found[0] if found else None
+    span = merged_span(repo, base, run_id, since)
+    return span[0] if span else None
+
+
+def merged_span(repo: Path | str, base: str, run_id: int,
+                since: str) -> tuple[str, str] | None:
+    """(the commit holding run `run_id`'s work in `base`, the base's tip before it), or
+    None when the run is not in the base (see `already_merged`)."""
+    span = f"{since}..refs/heads/{base}"
+    found = commits_with_trailer(repo, span, RUN_TRAILER, str(run_id), first_parent=True)
+    if not found:
+        return None
+    newest = found[0]
+    parents = run_git(repo, "rev-list", "--parents", "-n", "1", newest).split()[1:]
+    if len(parents) > 1:  # a merge commit: the base was its first parent
+        return newest, parents[0]
+    return newest, rev_parse(repo, f"{found[-1]}^")  # rebased: before the oldest
 
 
 def merge_run(ws: Workspace, run_id: int, message: str, mode: str = "merge") -> MergeResult:
     """Merge the run's branch into the base (see the module docstring)."""
     base_ref = f"refs/heads/{ws.base}"
     for _ in range(CAS_RETRIES):
-        done = already_merged(ws.repo, ws.base, run_id, ws.base_commit)
-        if done:
-            return MergeResult("already", done, detail=f"already in {ws.base} as {done[:10]}")
+        span = merged_span(ws.repo, ws.base, run_id, ws.base_commit)
+        if span:
+            done, before = span
+            return MergeResult("already", done, previous=before,
+                               detail=f"already in {ws.base} as {done[:10]}")
         tip = rev_parse(ws.repo, base_ref)
         head = ws.head()
         if is_ancestor(ws.repo, head, ws.base_commit):
@@ -70,9 +86,9 @@ def merge_run(ws: Workspace, run_id: int, message: str, mode: str = "merge") -> 
             if conflict is not None:
                 return conflict
             head = ws.head()
-        if mode == "rebase":
-            new = head
-        else:
+        if mode == "rebase" and not run_git(ws.path, "rev-list", "--merges", f"{tip}..{head}"):
+            new = head  # fast-forward: linear history
+        else:  # (a branch that merged the base to resolve a conflict cannot be linear)
             tree = run_git(ws.path, "rev-parse", f"{head}^{{tree}}")
             new = run_git(ws.path, "commit-tree", tree, "-p", tip, "-p", head, "-m", message)
         try:

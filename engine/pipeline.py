@@ -473,7 +473,7 @@ class Pipeline:
         else:
             raise RunEnded(m.FAILED, f"still conflicting after {MAX_CONFLICT_ROUNDS} rounds")
         assert result.commit is not None
-        previous = result.previous or _first_parent(ws, result.commit)
+        previous = result.previous
         self._mark(merged=result.commit, previous=previous)
         self.ctx.run = self.log.update(merge_commit=result.commit, head_commit=ws.head(),
                                        merged_at=self.ctx.run.merged_at or utcnow())
@@ -725,6 +725,8 @@ class Pipeline:
             return
         try:
             keep = workspace.retention(self.home.engine_setting("keep_worktrees", None))
+            if keep.mode == "hours":  # other runs' worktrees whose time is up
+                workspace.sweep(self.db, keep)
             if keep.keep_now(status):
                 return
             workspace.remove(ws, delete_branch=True)
@@ -780,10 +782,3 @@ def _failure(checks: list[CheckResult], missed: list[scenarios.ScenarioResult]) 
     parts.append("\nFind the cause, fix it, run the checks, and finish with a short summary.")
     digest = hashlib.sha256(json.dumps(sig, sort_keys=True).encode()).hexdigest()[:16]
     return Failure("\n".join(parts), digest, "; ".join(summary), bool(checks))
-
-
-def _first_parent(ws: Workspace, commit: str) -> str | None:
-    from engine.git import try_git
-
-    status, out, _ = try_git(ws.repo, "rev-parse", "--verify", f"{commit}^1")
-    return out.strip() if status == 0 else None

@@ -59,6 +59,8 @@ def test_rebase_mode_keeps_history_linear(tmp_path: Path, sample_repo: Path) -> 
     assert git(sample_repo, "rev-parse", "main~1") == moved
     assert git(sample_repo, "rev-list", "--merges", "main") == ""
     assert "Andon-Run: 2" in git(sample_repo, "log", "-1", "--format=%B", "main")
+    again = merging.merge_run(ws, 2, message(2), mode="rebase")
+    assert (again.status, again.commit, again.previous) == ("already", result.commit, moved)
 
 
 @pytest.mark.parametrize("mode", ["merge", "rebase"])
@@ -94,6 +96,7 @@ def test_merging_is_idempotent_even_from_a_fresh_workspace(
                               base_commit=ws.base_commit)
     second = merging.merge_run(again, 4, message(4))
     assert (second.status, second.commit) == ("already", first.commit)
+    assert second.previous == first.previous  # what a revert would go back to
     assert git(sample_repo, "rev-parse", "main") == tip
     # "Andon-Run: 4" is not "Andon-Run: 40", and a merge from before the run started
     # (a factory set up again, counting from 1 again) is not this run's.
