@@ -70,8 +70,8 @@ class AndonApp(App[None]):
         Binding("q", "quit", "Quit", show=False, tooltip="Leave the control room"),
         Binding("question_mark", "help", "Help", key_display="?",
                 tooltip="Keys of this screen and the legend"),
-        *[Binding(key, f"show('{mode}')", title, tooltip=f"Go to {title.lower()}")
-          for mode, key, title in NAVIGATION],
+        *[Binding(key, f"show('{mode}')", title, show=mode != "board",
+                  tooltip=f"Go to {title.lower()}") for mode, key, title in NAVIGATION],
         Binding("C", "cord", "Cord", tooltip="Pull or release the andon cord"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the store again"),
     ]
@@ -222,12 +222,16 @@ class AndonApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "show" and parameters:
             mode = str(parameters[0])
-            return mode in self._modes and mode != self.current_mode  # not where we are
+            return mode in self._modes
         return True
 
     def action_show(self, mode: str) -> None:
         if mode not in self._modes:
             self.notify(f"The {mode} screen is not available yet.", severity="warning")
+            return
+        if mode == self.current_mode:
+            while len(self.screen_stack) > 1:  # b on a run screen: back to the board
+                self.pop_screen()
             return
         self.switch_mode(mode)
 
