@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,20 @@ class Failure:
     checks_failed: bool = False
 
 
+class _TurnCommits(RunControl):
+    """The agent's RunControl: at each turn boundary it first commits what the last turn
+    changed, so the run's branch holds the work step by step."""
+
+    def __init__(self, control: RunControl, commit: Callable[[], object]) -> None:
+        super().__init__(control.db, control.run_id, stop=control.stop,
+                         on_hold=control.on_hold)
+        self._commit = commit
+
+    def boundary(self) -> None:
+        self._commit()
+        super().boundary()
+
+
 @dataclass
 class RunContext:
     run: m.Run
@@ -124,8 +139,8 @@ class Pipeline:
 
     def execute(self) -> str:
         """Take the run through every stage (resuming where it stopped); returns its
-        final status ("interrupted" when the engine is stopping, "held" when a gate
-        holds it)."""
+        final status, or "interrupted" when the engine is stopping or a gate holds the
+        run undecided (it resumes later)."""
         if self.ctx.run.status in m.TERMINAL_STATUSES:
             return self.ctx.run.status
         try:
@@ -146,8 +161,8 @@ class Pipeline:
             return self._finish(m.CANCELLED, str(exc))
         except Stopping as exc:
             return self._pause(m.INTERRUPTED, f"interrupted: {exc}; it resumes from here")
-        except RunHeld as exc:
-            return self._pause(m.HELD, str(exc))
+        except RunHeld as exc:  # resumable: recovery queues it again
+            return self._pause(m.INTERRUPTED, str(exc))
         except UserError as exc:
             return self._finish(m.FAILED, str(exc))
         except Exception as exc:  # a bug or an outage must not leave the run "running"
@@ -318,7 +333,8 @@ class Pipeline:
             agent = Agent(client=client, model=model_name, tools=tools, log=self.log,
                           system=system_prompt(self.ctx.spec, ws.path),
                           budget=Budget.tightest(self.ctx.spec.budget, self.policy.budget),
-                          control=self.control, gatekeeper=self.gatekeeper,
+                          control=_TurnCommits(self.control, self.commit_turn),
+                          gatekeeper=self.gatekeeper,
                           prices=self.home.config.get("prices"))
             result = agent.run(messages, attempt=attempt)
             while result.status == "budget" and result.breach is not None:
@@ -331,9 +347,12 @@ class Pipeline:
             for tool in tools:
                 tool.close()
 
-    def commit_turn(self, turn: int) -> str | None:
-        """Commit what the agent changed in a turn (a hook for the agent loop)."""
-        return self._commit(f"turn {turn}")
+    def commit_turn(self, turn: int | None = None) -> str | None:
+        """Commit what the agent changed in its last turn, if anything (called at each of
+        the agent's turn boundaries through `_TurnCommits`)."""
+        run = self.log.run()
+        n = run.turns if turn is None else turn
+        return self._commit(f"turn {n} of attempt {run.attempt}", quiet=True)
 
     def validate(self, attempt: int) -> Failure | None:
         """Checks, then (when they pass) scenarios; a Failure when the attempt is not
@@ -648,13 +667,22 @@ class Pipeline:
                                                 or self.ctx.run.level < 4),
                              hide=self._hidden())
 
-    def _commit(self, what: str) -> str | None:
+    def _commit(self, what: str, *, quiet: bool = False) -> str | None:
+        """Commit the worktree with the run's trailers; `quiet`: record a step only when
+        there was something to commit."""
         ws, run = self._ws(), self.ctx.run
         trailers = {"Andon-Run": str(run.id), "Andon-Spec": self.ctx.spec.title,
                     "Andon-Category": run.category, "Andon-Level": str(run.level)}
-        with self.log.step("git", "commit") as step:
-            commit = workspace.commit_all(ws, f"andon: {what} for run {run.id}", trailers)
-            step.output = commit or "nothing to commit"
+        message = f"andon: {what} for run {run.id}"
+        if quiet:
+            commit = workspace.commit_all(ws, message, trailers)
+            if commit:
+                with self.log.step("git", "commit") as step:
+                    step.output = f"{commit} ({what})"
+        else:
+            with self.log.step("git", "commit") as step:
+                commit = workspace.commit_all(ws, message, trailers)
+                step.output = f"{commit} ({what})" if commit else "nothing to commit"
         if commit:
             self.ctx.run = self.log.update(head_commit=commit)
         return commit

@@ -169,10 +169,12 @@ def test_a_failing_check_goes_back_to_the_agent_and_passes_on_the_second_attempt
     assert "Writing it." in json.dumps(sent[-2]["messages"])  # same conversation
     attempts = [e.message for e in rows(db, m.Event, run_id) if e.kind == "attempt"]
     assert attempts == ["attempt 2 of 3: checks failed: `grep -q hello greet.txt` (exit 1)"]
-    # Each attempt's work is its own commit on the run's branch, with the trailers.
+    # Each turn that changed files is its own commit on the run's branch, with trailers.
     bodies = git(repo, "log", "--format=%B%x00", "main^2").split("\x00")
-    agent_commits = [b for b in bodies if "andon: attempt" in b]
-    assert len(agent_commits) == 2
+    agent_commits = [b for b in bodies if b.strip().startswith("andon:")]
+    assert [b.strip().splitlines()[0] for b in agent_commits] == [
+        f"andon: turn 3 of attempt 2 for run {run_id}",
+        f"andon: turn 1 of attempt 1 for run {run_id}"]
     for body in agent_commits:
         for trailer in (f"Andon-Run: {run_id}", "Andon-Spec: greet change",
                         f"Andon-Category: {CATEGORY}", "Andon-Level: 4"):
