@@ -33,7 +33,11 @@ def key_rows(screen: Screen[object]) -> list[tuple[str, str, bool]]:
     """(key, what it does, enabled now) for each described binding of `screen`."""
     rows: list[tuple[str, str, bool]] = []
     seen: set[str] = set()
-    for key, active in screen.active_bindings.items():
+    # The screen's own actions first, then the focused pane's keys, then the app's.
+    rank = {id(screen): 0, id(screen.app): 2}
+    ordered = sorted(screen.active_bindings.items(),
+                     key=lambda item: rank.get(id(item[1].node), 1))
+    for key, active in ordered:
         binding = active.binding
         text = binding.description or binding.tooltip
         if not text or key in seen or not (binding.show or binding.tooltip):
@@ -42,6 +46,7 @@ def key_rows(screen: Screen[object]) -> list[tuple[str, str, bool]]:
         if binding.tooltip and binding.tooltip != text:
             text = f"{text} — {binding.tooltip}"
         rows.append((key_name(key), text, active.enabled))
+    rows = [row for row in rows if row[0] != "ctrl+p"]
     rows.append(("ctrl+p", "Command palette — every action, runs by number or title", True))
     return rows
 

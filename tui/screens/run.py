@@ -58,9 +58,11 @@ class RunScreen(StoreScreen):
         Binding("c", "cancel_run", "Cancel", tooltip="Stop the run at its next step"),
         Binding("t", "retry", "Retry", tooltip="Queue the run's spec again"),
         Binding("R", "revert", "Revert", tooltip="Revert the merged change on its base"),
-        Binding("1", "tab('transcript')", "Transcript", show=False),
-        Binding("2", "tab('diff')", "Diff", show=False),
-        Binding("3", "tab('checks')", "Checks", show=False),
+        Binding("1", "tab('transcript')", "Transcript", show=False,
+                tooltip="The live transcript"),
+        Binding("2", "tab('diff')", "Diff", show=False, tooltip="What the run changed"),
+        Binding("3", "tab('checks')", "Checks", show=False,
+                tooltip="Checks, and scenario titles with their verdicts"),
     ]
 
     def __init__(self, run_id: int) -> None:
