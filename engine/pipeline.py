@@ -357,6 +357,8 @@ class Pipeline:
     def commit_turn(self, turn: int | None = None) -> str | None:
         """Commit what the agent changed in its last turn, if anything (called at each of
         the agent's turn boundaries through `_TurnCommits`)."""
+        if workspace.merging(self._ws()):
+            return None  # conflicts being resolved: the attempt's end concludes the merge
         run = self.log.run()
         n = run.turns if turn is None else turn
         return self._commit(f"turn {n} of attempt {run.attempt}", quiet=True)

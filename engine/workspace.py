@@ -241,6 +241,11 @@ def diff(ws: Workspace, *, stat: bool = False) -> str:
     return run_git(ws.path, *args, ws.base_commit, *_pathspec(ws), strip=False)
 
 
+def merging(ws: Workspace) -> bool:
+    """Is a merge of the base (conflicts for the agent to resolve) in progress here?"""
+    return try_git(ws.path, "rev-parse", "-q", "--verify", "MERGE_HEAD")[0] == 0
+
+
 def changed(ws: Workspace) -> bool:
     """Has the run's branch anything the base did not have when the run started?"""
     return run_git(ws.path, "rev-list", "--count", f"{ws.base_commit}..HEAD") != "0"

@@ -358,6 +358,8 @@ def test_a_person_can_send_a_conflict_back_to_the_agent_to_resolve(
     assert git(sample_repo, "merge-base", "--is-ancestor", moved, "main") == ""
     feedback = user_texts(requests(db, run_id)[-2])
     assert "conflict markers in: README.md" in feedback and "keep both lines" in feedback
+    for commit in git(sample_repo, "rev-list", "main").split():  # no marker ever committed
+        assert "<<<<<<<" not in git(sample_repo, "show", f"{commit}:README.md")
 
 
 # -- resuming and idempotency ---------------------------------------------------------------
