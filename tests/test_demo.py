@@ -227,7 +227,8 @@ def test_the_first_minute_of_the_demo(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "demo", "--home", str(root), "--headless", "120",
-         "--time-scale", FIRST_MINUTE_SCALE, "--json"],
+         "--time-scale", FIRST_MINUTE_SCALE, "--screenshot", str(tmp_path / "board.svg"),
+         "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen: dict[str, bool] = {}
     st: dict[str, dict] = {}
@@ -288,13 +289,17 @@ def test_the_first_minute_of_the_demo(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
 
     # The headless summary names every run, each by its scripted model.
-    summary = json.loads(out)
+    summary = json.loads(out[out.index("{"):])
     assert {r["model"] for r in summary["runs"]} == {"scripted"}
     # The dark merges are in the sample repository's main branch.
     repo = root / "sample"
     assert "### `truncate(" in git(repo, "show", "main:README.md")
     assert "'hello-world'" in git(repo, "show", "main:docs/usage.md")
     assert "3.13" not in git(repo, "show", "main:.github/workflows/ci.yml")  # escalated
+    # The board as the README shows it (docs/board.svg is made the same way).
+    board = (tmp_path / "board.svg").read_text()
+    for text in ("need", "Document", "Add", "word_count()"):
+        assert text in board, text
 
 
 def test_the_anthropic_demo_talks_to_the_api_with_the_real_model(tmp_path: Path) -> None:
