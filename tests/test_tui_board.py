@@ -206,10 +206,10 @@ async def test_the_cord_is_pulled_with_a_reason_and_released(seeded: Seeded) -> 
         await pilot.press("C")
         await pilot.press("enter")  # no reason: refused, the prompt stays
         assert not cord_pulled(seeded.db)
-        await pilot.press(*"bad deploy", "enter")
+        await pilot.press(*"leak", "enter")
         await wait_for(lambda: cord_pulled(seeded.db))
         await wait_for(lambda: "CORD PULLED" in header(app))
-        assert "bad deploy" in header(app)
+        assert "leak" in header(app)
         assert app.screen.query_one(BoardHeader).has_class("-cord-pulled")
         await pilot.press("C")
         await wait_for(lambda: not cord_pulled(seeded.db))
@@ -236,7 +236,7 @@ async def test_the_palette_runs_board_actions_and_opens_runs(seeded: Seeded) -> 
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+p")
-        await pilot.press(*"show failed")
+        await pilot.press(*"failed")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(pilot)

@@ -202,25 +202,25 @@ async def test_reject_needs_a_comment(seeded: Seeded) -> None:
         assert isinstance(app.screen, TextPrompt)
         await pilot.press("enter")  # empty: refused, the prompt stays
         assert isinstance(app.screen, TextPrompt)
-        await pilot.press(*"pins the wrong version", "enter")
+        await pilot.press(*"too old", "enter")
         await wait_for(lambda: gate(seeded).status == m.GATE_REJECTED)
-        assert gate(seeded).comment == "pins the wrong version"
+        assert gate(seeded).comment == "too old"
 
 
 async def test_revise_sends_the_change_back_with_a_comment(seeded: Seeded) -> None:
     app = frozen_app(seeded)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_run(pilot, seeded.runs["waiting"])
-        await pilot.press("e", *"keep the lower bound", "enter")
+        await pilot.press("e", *"pin it", "enter")
         await wait_for(lambda: gate(seeded).status == m.REVISED)
-        assert gate(seeded).comment == "keep the lower bound"
+        assert gate(seeded).comment == "pin it"
 
 
 async def test_escape_in_a_prompt_decides_nothing(seeded: Seeded) -> None:
     app = frozen_app(seeded)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_run(pilot, seeded.runs["waiting"])
-        await pilot.press("x", *"nope", "escape")
+        await pilot.press("x", "n", "escape")
         assert app.screen is screen
         await settle(pilot)
         assert gate(seeded).status == m.PENDING
@@ -286,7 +286,7 @@ async def test_run_actions_are_in_the_palette(seeded: Seeded) -> None:
         names = [c.name for c in screen.palette_commands()]
         assert "Approve gate 1" in names and "Cancel run 5" in names
         assert not any(n.startswith("Retry") for n in names)
-        await pilot.press("ctrl+p", *"approve gate")
+        await pilot.press("ctrl+p", *"approve")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(lambda: gate(seeded).status == m.APPROVED)
