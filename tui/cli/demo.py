@@ -62,6 +62,8 @@ def demo(
             _tell(built)
     if headless is None:
         _control_room(home, time_scale)
+        console.print(f"the demo factory stays in {home.root}: reopen it with "
+                      f"`andon demo --home {home.root}` (its runs resume)")
         return
     runs = (_run_headless(home, headless, time_scale, screenshot) if headless > 0
             else _runs(home))
@@ -165,6 +167,7 @@ def _summary(home: Home, built: demo_factory.DemoFactory | None, runs: list[m.Ru
         "repo": str(home.root / demo_factory.REPO_KEY),
         "model": built.model if built else home.engine_setting("provider", None),
         "specs": {k: str(v) for k, v in built.specs.items()} if built else {},
+        "notes": built.notes if built else [],
         "runs": [{"id": r.id, "title": r.title, "category": r.category, "level": r.level,
                   "status": r.status, "stage": r.stage, "attempt": r.attempt,
                   "reason": r.reason, "model": r.model} for r in runs],
