@@ -3,11 +3,16 @@ from the agent's side of the wall, and the engine is the one holding the keys.""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import git as gitpython
+from filelock import FileLock
 
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false")
 IDENTITY = {
@@ -103,13 +108,37 @@ def move_branch(repo: Path | str, branch: str, new: str, old: str) -> None:
     checkout is fast-forwarded so its files follow (it must be clean of conflicting
     changes); elsewhere the ref moves with a compare-and-swap, so a branch that moved
     meanwhile is never overwritten (GitError)."""
-    checkout = checked_out_at(repo, branch)
-    if checkout is not None:
-        if rev_parse(checkout, "HEAD") != old:
-            raise GitError(["merge", "--ff-only"], 1, f"{branch} moved meanwhile")
-        run_git(checkout, "merge", "--ff-only", "-q", new)
-    else:
-        run_git(repo, "update-ref", f"refs/heads/{branch}", new, old)
+    with repo_lock(repo):
+        checkout = checked_out_at(repo, branch)
+        if checkout is not None:
+            if rev_parse(checkout, "HEAD") != old:
+                raise GitError(["merge", "--ff-only"], 1, f"{branch} moved meanwhile")
+            run_git(checkout, "merge", "--ff-only", "-q", new)
+        else:
+            run_git(repo, "update-ref", f"refs/heads/{branch}", new, old)
+
+
+@functools.lru_cache(maxsize=256)
+def _common_dir(repo: str) -> str:
+    out = run_git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    return str(Path(out).resolve())
+
+
+_locks: dict[str, FileLock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def repo_lock(repo: Path | str) -> Iterator[None]:
+    """Serialise what the engine does to a repository's shared state (its checkout of
+    the base, `git worktree add/remove/prune`): two runs merging at once otherwise
+    collide on the checkout's index.lock. A file lock in the git directory, so runs in
+    other threads and processes wait too; re-entrant within a thread."""
+    path = os.path.join(_common_dir(str(Path(repo).resolve())), "andon-engine.lock")
+    with _locks_guard:
+        lock = _locks.setdefault(path, FileLock(path, timeout=600))
+    with lock:
+        yield
 
 
 def git_with_input(cwd: Path | str, stdin: str, *args: str) -> tuple[int, str, str]:

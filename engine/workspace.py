@@ -32,7 +32,7 @@ from typing import Any
 
 from engine.envscrub import scrubbed_env
 from engine.errors import UserError
-from engine.git import GitError, is_ancestor, rev_parse, run_git, try_git
+from engine.git import GitError, is_ancestor, repo_lock, rev_parse, run_git, try_git
 from engine.textcap import cap
 from store.db import Database
 
@@ -133,15 +133,16 @@ def prepare(repo: Path, base: str, worktrees: Path, run_id: int,
         return Workspace(repo, path, branch, base, start)
     if path.exists():  # a leftover folder that is no longer a worktree
         shutil.rmtree(path, ignore_errors=True)
-    try_git(repo, "worktree", "prune")
     worktrees.mkdir(parents=True, exist_ok=True)
-    exists = try_git(repo, "rev-parse", "--verify", f"refs/heads/{branch}")[0] == 0
-    if exists:  # resuming a run whose worktree was removed: its branch holds the work
-        run_git(repo, "worktree", "add", "-q", str(path), branch)
-        start = base_commit or run_git(repo, "merge-base", branch, f"refs/heads/{base}")
-    else:
-        run_git(repo, "worktree", "add", "-q", "-b", branch, str(path), tip)
-        start = tip
+    with repo_lock(repo):
+        try_git(repo, "worktree", "prune")
+        exists = try_git(repo, "rev-parse", "--verify", f"refs/heads/{branch}")[0] == 0
+        if exists:  # resuming a run whose worktree was removed: its branch holds the work
+            run_git(repo, "worktree", "add", "-q", str(path), branch)
+            start = base_commit or run_git(repo, "merge-base", branch, f"refs/heads/{base}")
+        else:
+            run_git(repo, "worktree", "add", "-q", "-b", branch, str(path), tip)
+            start = tip
     return Workspace(repo, path, branch, base, start)
 
 
@@ -150,18 +151,14 @@ def temporary_worktree(repo: Path, commit: str, worktrees: Path,
                        name: str) -> Iterator[Path]:
     """A detached worktree of `commit` under `worktrees/name`, removed afterwards."""
     path = worktrees / name
-    if path.exists():
-        try_git(repo, "worktree", "remove", "--force", str(path))
-        shutil.rmtree(path, ignore_errors=True)
-    try_git(repo, "worktree", "prune")
+    remove_path(repo, path)
     worktrees.mkdir(parents=True, exist_ok=True)
-    run_git(repo, "worktree", "add", "-q", "--detach", str(path), commit)
+    with repo_lock(repo):
+        run_git(repo, "worktree", "add", "-q", "--detach", str(path), commit)
     try:
         yield path
     finally:
-        try_git(repo, "worktree", "remove", "--force", str(path))
-        shutil.rmtree(path, ignore_errors=True)
-        try_git(repo, "worktree", "prune")
+        remove_path(repo, path)
 
 
 # -- setup commands --------------------------------------------------------------------
@@ -301,11 +298,12 @@ def remove(ws: Workspace, *, delete_branch: bool = False) -> None:
 
 def remove_path(repo: Path | str, path: Path | str) -> None:
     path = Path(path)
-    if path.exists():
-        status, _, _ = try_git(repo, "worktree", "remove", "--force", str(path))
-        if status != 0:
-            shutil.rmtree(path, ignore_errors=True)
-    try_git(repo, "worktree", "prune")
+    with repo_lock(repo):
+        if path.exists():
+            status, _, _ = try_git(repo, "worktree", "remove", "--force", str(path))
+            if status != 0:
+                shutil.rmtree(path, ignore_errors=True)
+        try_git(repo, "worktree", "prune")
 
 
 @dataclass(frozen=True)
