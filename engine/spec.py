@@ -71,10 +71,10 @@ class SpecFront(BaseModel):
     def _cron(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from apscheduler.triggers.cron import CronTrigger
+        from engine.scheduler import crontab  # reads weekdays as standard cron does
 
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            crontab(value)
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc})") from exc
         return value

@@ -98,3 +98,9 @@ def test_submit_of_a_bad_spec_exits_nonzero_and_queues_nothing(tmp_path: Path,
     assert "Traceback" not in failed.stderr
     db = home.open()
     assert [r.title for r in q.list_runs(db)] == ["Add a slugify helper"]
+
+
+def test_schedules_read_weekdays_as_standard_cron(tmp_path: Path) -> None:
+    path = tmp_path / "weekly.md"
+    path.write_text(GOOD.replace('"0 3 * * *"', '"0 3 * * 7"'))  # 7 is Sunday, as in cron
+    assert parse_spec(path).front.schedule == "0 3 * * 7"
