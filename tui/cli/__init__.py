@@ -8,9 +8,16 @@ import typer
 
 from engine.errors import UserError
 from policies.files import PolicyFileError
-from tui.cli import demo, factory, gates, policies, runs  # noqa: F401  (register commands)
-from tui.cli import doctor, serve  # noqa: F401  (andon doctor, andon serve)
-from tui.cli import replay  # noqa: F401  (andon replay)
+from tui.cli import (  # noqa: F401  (importing a command module registers its commands)
+    demo,
+    doctor,
+    factory,
+    gates,
+    policies,
+    replay,
+    runs,
+    serve,
+)
 from tui.cli.app import app, err, state
 
 
