@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,12 +104,6 @@ class _TurnCommits(RunControl):
     def boundary(self) -> None:
         self._commit()
         super().boundary()
-
-
-#: `git worktree add` is not safe beside another `worktree add/remove/prune` in the same
-#: repository (git reads the other worktrees' half-made admin folders: "failed to read
-#: .git/worktrees/run-N/commondir"), so this engine's runs take turns at it.
-_WORKTREES = threading.Lock()
 
 
 @dataclass
@@ -219,7 +212,7 @@ class Pipeline:
             scenarios.scenario_folder(self.home.scenarios, spec.scenarios)
         path = workspace.path_for(self.home.worktrees, run.id or 0)
         fresh = not (path / ".git").exists()
-        with self.log.step("git", "worktree") as step, _WORKTREES:
+        with self.log.step("git", "worktree") as step:
             ws = workspace.prepare(repo.path, repo.base, self.home.worktrees, run.id or 0,
                                    base_commit=run.base_commit)
             step.output = (f"{ws.path} on {ws.branch} from {repo.base} at "
@@ -763,12 +756,10 @@ class Pipeline:
         try:
             keep = workspace.retention(self.home.engine_setting("keep_worktrees", None))
             if keep.mode == "hours":  # other runs' worktrees whose time is up
-                with _WORKTREES:
-                    workspace.sweep(self.db, keep)
+                workspace.sweep(self.db, keep)
             if keep.keep_now(status):
                 return
-            with _WORKTREES:
-                workspace.remove(ws, delete_branch=True)
+            workspace.remove(ws, delete_branch=True)
             self._mark(worktree_removed_at=utcnow().isoformat())
             self.log.event("workspace", f"worktree {ws.path.name} removed "
                            f"(keep_worktrees: {keep.mode})")
