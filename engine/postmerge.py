@@ -11,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.checks import CheckResult, run_checks
+from engine.errors import NotFound, UserError
 from engine.merge import revert_run
 from engine.runlog import RunLog
 from engine.sandbox import SandboxConfig
 from engine.workspace import run_setup, temporary_worktree
+from store import models as m
+from store.clock import utcnow
+from store.db import Database
 
 
 @dataclass
@@ -67,3 +72,45 @@ def watch(log: RunLog, *, repo: Path, base: str, run_id: int, merged: str, previ
                 result.revert = commit
                 step.output = f"{base} -> {commit[:10]} (reverts {merged[:10]})"
         return result
+
+
+def revert_merged_run(home: Any, db: Database, run_id: int, *, user: str,
+                      reason: str | None = None) -> str:
+    """A person reverts a merged run: a revert commit on the base (the engine makes it,
+    as for the watch), the run marked "reverted", and the circuit breaker told (a
+    reverted dark merge demotes its category). Returns the revert commit."""
+    from engine.gates import breaker_after
+
+    with db.read() as s:
+        run = s.get(m.Run, run_id)
+        spec = s.get(m.Spec, run.spec_id) if run else None
+    if run is None:
+        raise NotFound(f"no run {run_id}")
+    if run.status != m.MERGED:
+        raise UserError(f"run {run_id} is {run.status}: only a merged run can be reverted")
+    state = (run.data or {}).get("pipeline", {})
+    merged, previous = state.get("merged") or run.merge_commit, state.get("previous")
+    if not (run.repo_path and run.base and merged and previous):
+        raise UserError(f"run {run_id} does not record where it merged; revert it with git")
+    title = spec.title if spec else run.title
+    why = reason or "reverted by a person"
+    message = (f"Revert andon run {run_id}: {title}\n\n{why} ({user}).\n\n"
+               f"Andon-Reverts: {run_id}\nAndon-Category: {run.category}")
+    log = RunLog(db, run_id)
+    with temporary_worktree(Path(run.repo_path), merged, home.worktrees,
+                            f"revert-{run_id}") as scratch, log.step(
+            "revert", run.base, stage="post-merge") as step:
+        commit = revert_run(run.repo_path, run.base, run_id, merged, previous, scratch,
+                            message)
+        if commit is None:
+            step.status = "failed"
+            step.output = f"the revert conflicts with what {run.base} gained since"
+            raise UserError(f"run {run_id}'s change conflicts with later changes to "
+                            f"{run.base}; revert it by hand")
+        step.output = f"{run.base} -> {commit[:10]} (reverts {merged[:10]})"
+    log.update(status=m.REVERTED, reason=f"reverted by {user}: {why}",
+               finished_at=utcnow())
+    log.event("run.reverted", f"reverted on {run.base} as {commit[:10]} by {user}: {why}",
+              stage="post-merge", commit=commit, user=user)
+    breaker_after(db, run_id)
+    return commit

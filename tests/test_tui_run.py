@@ -266,7 +266,8 @@ async def test_retry_queues_the_spec_again_and_shows_the_new_run(seeded: Seeded)
         assert not isinstance(app.screen, RunScreen)
 
 
-async def test_revert_says_why_it_is_not_available(seeded: Seeded) -> None:
+async def test_revert_asks_first_and_says_why_it_cannot(seeded: Seeded) -> None:
+    """The seeded dark run records no merge commit, so the engine refuses, plainly."""
     app = frozen_app(seeded)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_run(pilot, seeded.runs["dark"])
@@ -274,8 +275,11 @@ async def test_revert_says_why_it_is_not_available(seeded: Seeded) -> None:
         assert screen.check_action("retry", ()) is False
         await pilot.press("R")
         await settle(pilot)
+        assert app.screen is not screen  # a confirmation first
+        await pilot.press("y")
+        await wait_for(lambda: any("revert it with git" in n.message
+                                   for n in app._notifications))
         assert app.screen is screen
-        assert any("Revert is not available" in n.message for n in app._notifications)
         assert run_row(seeded, seeded.runs["dark"]).status == m.MERGED
 
 

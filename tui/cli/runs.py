@@ -138,3 +138,19 @@ def show(
         console.print(table)
 
     emit(data, as_json, render)
+
+
+@app.command()
+def revert(
+    run_id: int = typer.Argument(..., metavar="RUN", help="A merged run."),
+    reason: str = typer.Option(None, "--reason", "-r", help="Why, for the record."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Revert a merged run's change on its base branch (a revert commit made by Andon)."""
+    from engine.postmerge import revert_merged_run
+    from policies.stored import current_user
+
+    h, db = home(), open_db()
+    commit = revert_merged_run(h, db, run_id, user=current_user(), reason=reason)
+    emit({"id": run_id, "revert_commit": commit}, as_json,
+         lambda: console.print(f"run {run_id} reverted as {commit[:10]}"))
