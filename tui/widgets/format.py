@@ -123,6 +123,8 @@ def status_text(status: str) -> Text:
 def stage_strip(stage: str | None, status: str) -> Text:
     """One glyph per pipeline stage from the run's current stage and status."""
     text = Text()
+    if stage == "post-merge":  # the watch after a merge: shown on the merge glyph
+        stage = "merge"
     current = m.STAGES.index(stage) if stage in m.STAGES else -1
     finished = status in m.TERMINAL_STATUSES
     for index, _name in enumerate(m.STAGES):
