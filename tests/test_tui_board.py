@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +12,7 @@ from engine.home import Home
 from store import models as m
 from store.db import Database
 from tests.conftest import write_spec
-from tests.support.tui import FROZEN_NOW, Seeded, frozen_app, settle
+from tests.support.tui import FROZEN_NOW, Seeded, frozen_app, settle, wait_for
 from tui.app import AndonApp
 from tui.screens.board import BoardScreen
 from tui.screens.help import HelpScreen
@@ -42,13 +39,6 @@ def header(app: AndonApp) -> str:
     return BoardHeader.render_text(data, wide=True).plain
 
 
-async def wait_for(condition: Callable[[], object], timeout: float = 2.0) -> float:
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
 
 
 async def test_a_run_submitted_by_another_process_shows_within_a_second(

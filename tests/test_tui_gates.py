@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from textual.command import CommandList, CommandPalette
@@ -15,6 +12,7 @@ from policies.policy import Policy
 from policies.stored import current_user, save_policies
 from store import models as m
 from store.db import Database
+from tests.support.tui import wait_for
 from tui.app import AndonApp
 from tui.screens.gates import GatesScreen
 from tui.widgets.gate_comment import GateCommentScreen
@@ -30,12 +28,6 @@ def control_room(home: Home, db: Database) -> AndonApp:
     return AndonApp(home, db, clock=lambda: NOW)
 
 
-async def wait_for(condition: Callable[[], object], timeout: float = 2.0) -> None:
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 def add_run(db: Database, category: str = "feature", title: str = "Add slugify") -> int:

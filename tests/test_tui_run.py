@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 from textual.widgets import TabbedContent
 
 from engine.runlog import RunLog
 from store import models as m
-from tests.support.tui import FROZEN_NOW, Seeded, _git, frozen_app, settle
+from tests.support.tui import FROZEN_NOW, Seeded, _git, frozen_app, settle, wait_for
 from tui.screens.run import RunScreen
 from tui.widgets.checks_view import ChecksTable
 from tui.widgets.confirm import Confirm
@@ -19,14 +17,6 @@ from tui.widgets.diff_view import DiffView
 from tui.widgets.run_header import header_text, timeline_text
 from tui.widgets.text_prompt import TextPrompt
 from tui.widgets.transcript import TranscriptView
-
-
-async def wait_for(condition: Callable[[], object], timeout: float = 2.0) -> None:
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 async def open_run(pilot: Any, run_id: int) -> RunScreen:

@@ -19,11 +19,12 @@ screen has loaded. Example (a screen registered as a mode, opened by its key):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -277,3 +278,14 @@ async def settle(pilot: Any, rounds: int = 4) -> None:
         with contextlib.suppress(WorkerCancelled, WorkerFailed):
             await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> float:
+    """Wait until `condition()` holds; returns how long it took. The default is generous
+    (a loaded CI machine); tests about latency pass their own, tighter timeout."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not true within {timeout}s")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
