@@ -238,6 +238,15 @@ async def test_revise_sends_a_review_back_with_what_should_change(
         assert gate_row(db, action).status == m.PENDING
 
 
+def highlighted_command(app: AndonApp) -> str | None:
+    """The palette's highlighted command, once its search has settled on one."""
+    lists = app.screen.query(CommandList)
+    if not lists or lists.first().highlighted is None:
+        return None
+    option = lists.first().get_option_at_index(lists.first().highlighted)
+    return str(option.prompt).splitlines()[0] if option else None
+
+
 async def test_the_palette_offers_the_selected_gates_actions(home: Home, db: Database) -> None:
     run = add_run(db)
     gate = add_gate(db, run, "plan", "plan for: Add slugify", {"plan": "x"}, NOW)
@@ -247,7 +256,6 @@ async def test_the_palette_offers_the_selected_gates_actions(home: Home, db: Dat
         await pilot.press("ctrl+p")
         await wait_for(lambda: isinstance(app.screen, CommandPalette))
         app.screen.query_one(Input).value = f"approve gate {gate}"
-        await wait_for(lambda: app.screen.query(CommandList)
-                       and app.screen.query_one(CommandList).option_count > 0)
+        await wait_for(lambda: highlighted_command(app) == f"Approve gate {gate}")
         await pilot.press("enter")
         await wait_for(lambda: gate_row(db, gate).status == m.APPROVED)
