@@ -12,7 +12,14 @@ from engine.home import Home
 from store import models as m
 from store.db import Database
 from tests.conftest import write_spec
-from tests.support.tui import FROZEN_NOW, Seeded, frozen_app, settle, wait_for
+from tests.support.tui import (
+    FROZEN_NOW,
+    Seeded,
+    frozen_app,
+    highlighted_command,
+    settle,
+    wait_for,
+)
 from tui.app import AndonApp
 from tui.screens.board import BoardScreen
 from tui.screens.help import HelpScreen
@@ -227,14 +234,14 @@ async def test_the_palette_runs_board_actions_and_opens_runs(seeded: Seeded) -> 
         await settle(pilot)
         await pilot.press("ctrl+p")
         await pilot.press(*"failed")
-        await pilot.pause(0.3)
+        await wait_for(lambda: "failed" in (highlighted_command(app) or "").lower())
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen.filter == "failed"
 
         await pilot.press("ctrl+p")
         await pilot.press(*f"#{seeded.runs['waiting']}")
-        await pilot.pause(0.5)
+        await wait_for(lambda: f"{seeded.runs['waiting']}" in (highlighted_command(app) or ""))
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, RunScreen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from textual.command import CommandList, CommandPalette
+from textual.command import CommandPalette
 from textual.widgets import Input, Label, Static
 
 from engine.home import Home
@@ -12,7 +12,7 @@ from policies.policy import Policy
 from policies.stored import current_user, save_policies
 from store import models as m
 from store.db import Database
-from tests.support.tui import wait_for
+from tests.support.tui import highlighted_command, wait_for
 from tui.app import AndonApp
 from tui.screens.gates import GatesScreen
 from tui.widgets.gate_comment import GateCommentScreen
@@ -236,15 +236,6 @@ async def test_revise_sends_a_review_back_with_what_should_change(
         await wait_for(lambda: gate_row(db, review).status == m.REVISED)
         assert gate_row(db, review).comment == "name it slug"
         assert gate_row(db, action).status == m.PENDING
-
-
-def highlighted_command(app: AndonApp) -> str | None:
-    """The palette's highlighted command, once its search has settled on one."""
-    lists = app.screen.query(CommandList)
-    if not lists or lists.first().highlighted is None:
-        return None
-    option = lists.first().get_option_at_index(lists.first().highlighted)
-    return str(option.prompt).splitlines()[0] if option else None
 
 
 async def test_the_palette_offers_the_selected_gates_actions(home: Home, db: Database) -> None:

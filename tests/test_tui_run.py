@@ -9,7 +9,15 @@ from textual.widgets import TabbedContent
 
 from engine.runlog import RunLog
 from store import models as m
-from tests.support.tui import FROZEN_NOW, Seeded, _git, frozen_app, settle, wait_for
+from tests.support.tui import (
+    FROZEN_NOW,
+    Seeded,
+    _git,
+    frozen_app,
+    highlighted_command,
+    settle,
+    wait_for,
+)
 from tui.screens.run import RunScreen
 from tui.widgets.checks_view import ChecksTable
 from tui.widgets.confirm import Confirm
@@ -281,7 +289,7 @@ async def test_run_actions_are_in_the_palette(seeded: Seeded) -> None:
         assert "Approve gate 1" in names and "Cancel run 5" in names
         assert not any(n.startswith("Retry") for n in names)
         await pilot.press("ctrl+p", *"approve")
-        await pilot.pause(0.3)
+        await wait_for(lambda: (highlighted_command(app) or "").startswith("Approve gate"))
         await pilot.press("enter")
         await wait_for(lambda: gate(seeded).status == m.APPROVED)
 

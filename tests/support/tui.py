@@ -289,3 +289,15 @@ async def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> flo
             raise AssertionError(f"not true within {timeout}s")
         await asyncio.sleep(0.02)
     return time.monotonic() - start
+
+
+def highlighted_command(app: Any) -> str | None:
+    """The command palette's highlighted command (its first line), once its search has
+    settled on one; pressing enter before that picks whatever came first."""
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    if not lists or lists.first().highlighted is None:
+        return None
+    option = lists.first().get_option_at_index(lists.first().highlighted)
+    return str(option.prompt).splitlines()[0] if option else None
