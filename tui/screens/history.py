@@ -8,7 +8,6 @@ are GROUP BY over the window's index range (ix_runs_created, ix_runs_merged).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
@@ -34,7 +33,6 @@ from tui.widgets.history_metrics import CategoryMetrics, HistoryMetrics, Metrics
 from tui.widgets.history_table import HistoryTable
 
 PAGE = 50
-RELOAD_GAP = 1.0  # seconds between reloads caused by store changes
 MAX_DAYS = 366  # the sparklines of "all" cover at most the last year
 PERIODS = (("today", "today"), ("7 days", "7d"), ("30 days", "30d"), ("all time", "all"),
            ("from/to", "range"))
@@ -210,6 +208,7 @@ class HistoryLoaded(Message):
 
 
 class HistoryScreen(StoreScreen):
+    reload_gap = 1.0  # the track record and metrics read a whole category's runs
     SUB_TITLE = "history"
     DEFAULT_CSS = """
     HistoryScreen #history-filters { height: 3; }
@@ -247,8 +246,6 @@ class HistoryScreen(StoreScreen):
         self._last_key: Key | None = None
         self._has_next = False
         self._categories: list[str] = []
-        self._reloaded_at = float("-inf")
-        self._reload_due = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -273,19 +270,7 @@ class HistoryScreen(StoreScreen):
         super().on_mount()
 
     def reload(self) -> None:
-        """The store changed: read the page shown again (and the figures), at most once
-        per RELOAD_GAP seconds (a busy engine commits several times a second)."""
-        gap = RELOAD_GAP - (time.monotonic() - self._reloaded_at)
-        if gap > 0:
-            if not self._reload_due:
-                self._reload_due = True
-                self.set_timer(gap, self._reload_now)
-            return
-        self._reload_now()
-
-    def _reload_now(self) -> None:
-        self._reload_due = False
-        self._reloaded_at = time.monotonic()
+        """Read the page shown again (and the figures)."""
         self._load(self.filter, self._cursors[-1], True)
 
     # -- filters ---------------------------------------------------------------------

@@ -9,8 +9,6 @@ audit row. All store work runs in thread workers that post messages back; the ap
 
 from __future__ import annotations
 
-import time
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -39,7 +37,6 @@ from tui.widgets.policy_level import PolicyLevelScreen
 from tui.widgets.policy_table import PolicyTable
 
 AUDIT_ROWS = 200
-RELOAD_GAP = 1.0  # seconds between reloads caused by store changes
 
 
 def policy_facts(db: Database, category: str) -> PolicyFacts:
@@ -74,6 +71,7 @@ class LevelChanged(Message):
 
 
 class PoliciesScreen(StoreScreen):
+    reload_gap = 1.0  # the track record and metrics read a whole category's runs
     SUB_TITLE = "policies"
     DEFAULT_CSS = """
     PoliciesScreen PolicyTable { height: auto; max-height: 9; }
@@ -90,8 +88,6 @@ class PoliciesScreen(StoreScreen):
     def __init__(self, db: Database) -> None:
         super().__init__()
         self.db = db
-        self._reloaded_at = float("-inf")
-        self._reload_due = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -106,20 +102,7 @@ class PoliciesScreen(StoreScreen):
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        """The store changed: read again, at most once per RELOAD_GAP seconds (the track
-        record reads every run of a category; a busy engine commits several times a
-        second)."""
-        gap = RELOAD_GAP - (time.monotonic() - self._reloaded_at)
-        if gap > 0:
-            if not self._reload_due:
-                self._reload_due = True
-                self.set_timer(gap, self._reload_now)
-            return
-        self._reload_now()
-
-    def _reload_now(self) -> None:
-        self._reload_due = False
-        self._reloaded_at = time.monotonic()
+        """Read the categories, track records and audit again."""
         self._load()
 
     @work(thread=True, exclusive=True, group="policies-load", exit_on_error=False)
@@ -190,7 +173,7 @@ class PoliciesScreen(StoreScreen):
         level = Level(message.policy.level)
         self.notify(f"{message.policy.category} is now at {level.title} "
                     f"(changed by {message.user}).")
-        self._reload_now()
+        self.reload()
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
