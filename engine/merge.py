@@ -24,6 +24,7 @@ from engine.git import (
     git_with_input,
     is_ancestor,
     move_branch,
+    repo_lock,
     rev_parse,
     run_git,
     try_git,
@@ -69,7 +70,15 @@ def merged_span(repo: Path | str, base: str, run_id: int,
 
 
 def merge_run(ws: Workspace, run_id: int, message: str, mode: str = "merge") -> MergeResult:
-    """Merge the run's branch into the base (see the module docstring)."""
+    """Merge the run's branch into the base (see the module docstring).
+
+    Runs of one engine take turns (the repository lock), so they never race each other
+    to the base; the compare-and-swap still guards against anyone else moving it."""
+    with repo_lock(ws.repo):
+        return _merge_run(ws, run_id, message, mode)
+
+
+def _merge_run(ws: Workspace, run_id: int, message: str, mode: str) -> MergeResult:
     base_ref = f"refs/heads/{ws.base}"
     for _ in range(CAS_RETRIES):
         span = merged_span(ws.repo, ws.base, run_id, ws.base_commit)
@@ -137,6 +146,12 @@ def revert_run(repo: Path | str, base: str, run_id: int, merged: str, previous: 
     the detached worktree `scratch`; returns the revert commit, or None when the revert
     conflicts with what the base gained since (a person must fix it). Idempotent: an
     existing revert (trailer `Andon-Reverts: N`) is returned as is."""
+    with repo_lock(repo):
+        return _revert_run(repo, base, run_id, merged, previous, scratch, message)
+
+
+def _revert_run(repo: Path | str, base: str, run_id: int, merged: str, previous: str,
+                scratch: Path, message: str) -> str | None:
     for _ in range(CAS_RETRIES):
         found = commits_with_trailer(repo, f"{merged}..refs/heads/{base}", REVERT_TRAILER,
                                      str(run_id))
