@@ -41,9 +41,29 @@ def root(
         AndonApp(current_home(), db, start_engine=True).run(mouse=not no_mouse)
 
 
+def hoist_home(argv: list[str]) -> list[str]:
+    """`--home DIR` is the root's option, but people type it after the command too
+    (`andon runs --home DIR`): move it to the front so both spellings work."""
+    if not argv or "--" in argv:
+        return argv
+    out, moved, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--home" and i + 1 < len(argv):
+            moved += argv[i:i + 2]
+            i += 2
+            continue
+        if arg.startswith("--home="):
+            moved.append(arg)
+        else:
+            out.append(arg)
+        i += 1
+    return moved + out
+
+
 def main() -> None:
     try:
-        app()
+        app(args=hoist_home(sys.argv[1:]))
     except (UserError, PolicyFileError) as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
         sys.exit(2)
