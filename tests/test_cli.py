@@ -29,3 +29,4 @@ def test_only_the_home_option_moves() -> None:
     assert hoist_home(["show", "3", "--home", "/h", "--json"]) == [
         "--home", "/h", "show", "3", "--json"]
     assert hoist_home(["submit", "--", "--home"]) == ["submit", "--", "--home"]
+    assert hoist_home(["demo", "--home", "/d"]) == ["demo", "--home", "/d"]  # its own

@@ -41,10 +41,14 @@ def root(
         AndonApp(current_home(), db, start_engine=True).run(mouse=not no_mouse)
 
 
+OWN_HOME = {"demo"}  # commands whose --home means something of their own
+
+
 def hoist_home(argv: list[str]) -> list[str]:
     """`--home DIR` is the root's option, but people type it after the command too
-    (`andon runs --home DIR`): move it to the front so both spellings work."""
-    if not argv or "--" in argv:
+    (`andon runs --home DIR`): move it to the front so both spellings work. `demo`
+    has a `--home` of its own (where to build the demo) and is left alone."""
+    if not argv or "--" in argv or argv[0] in OWN_HOME:
         return argv
     out, moved, i = [], [], 0
     while i < len(argv):
