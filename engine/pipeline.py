@@ -435,7 +435,7 @@ class Pipeline:
         self.log.enter("review")
         ws = self._ws()
         if not workspace.changed(ws):
-            raise RunEnded(m.FAILED, "the run changed nothing: there is nothing to merge")
+            raise self._nothing_changed()
         detail = ReviewDetail(
             diff=workspace.diff(ws), numstat=workspace.diff(ws, stat=True),
             checks=[{"command": c.command, "exit_code": c.exit_code, "passed": c.passed,
@@ -470,7 +470,7 @@ class Pipeline:
                 step.data = {"status": result.status, "files": result.files,
                              "mode": repo.merge}
             if result.status == "empty":
-                raise RunEnded(m.FAILED, "the run changed nothing: there is nothing to merge")
+                raise self._nothing_changed()
             if result.status != "conflict":
                 break
             self.log.event("merge.conflict", result.detail, files=result.files)
@@ -521,6 +521,14 @@ class Pipeline:
                 return
         self._mark(pushed=merged)
         self.log.event("push", f"pushed {ws.base} to {remote}")
+
+    def _nothing_changed(self) -> RunEnded:
+        """A one-off spec asked for a change and got none: a failure. A recurring spec
+        that finds nothing to do has simply had a quiet day."""
+        if self.ctx.spec.schedule:
+            return RunEnded(m.UNCHANGED, "nothing to change this time: the recurring spec "
+                            "left the repository as it was")
+        return RunEnded(m.FAILED, "the run changed nothing: there is nothing to merge")
 
     def watch(self) -> tuple[str, str]:
         """The post-merge watch: the checks on the merged base; revert when they fail."""

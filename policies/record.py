@@ -35,8 +35,13 @@ FAILED = "failed"
 STUCK = "stuck"
 REJECTED = "rejected"
 CANCELLED = "cancelled"
+UNCHANGED = "unchanged"
 REVERTED = "reverted"
-TERMINAL_STATUSES = frozenset({MERGED, FAILED, STUCK, REJECTED, CANCELLED, REVERTED})
+TERMINAL_STATUSES = frozenset({MERGED, FAILED, STUCK, REJECTED, CANCELLED, REVERTED,
+                               UNCHANGED})
+# Runs that say nothing about how well a line works: a person stopped them, or a
+# recurring spec found nothing to do.
+NEUTRAL = frozenset({CANCELLED, UNCHANGED})
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,7 @@ def recommend(
 def _bad(run: RunSummary) -> str | None:
     if run.was_reverted:
         return "reverted"
-    if run.status == CANCELLED:
+    if run.status in NEUTRAL:
         return None
     if run.failed:
         return run.status
@@ -264,7 +269,8 @@ def breaker_trips(
     """The reason to demote a level-4 category at once, or None.
 
     Trips on a reverted dark merge, or on ``demote_after`` failed or escalated runs in a
-    row at level 4 (cancelled runs are skipped). ``since``: the time the category last
+    row at level 4 (cancelled runs, and recurring runs that found nothing to change, are
+    skipped). ``since``: the time the category last
     reached level 4, so that runs from an earlier dark stint do not trip it again.
     """
     if int(policy.level) != Level.DARK:
@@ -273,7 +279,7 @@ def breaker_trips(
     for run in reversed(dark):
         if run.was_reverted:
             return f"circuit breaker: the dark merge of {run.name} was reverted"
-    counted: Sequence[RunSummary] = [r for r in dark if r.status != CANCELLED]
+    counted: Sequence[RunSummary] = [r for r in dark if r.status not in NEUTRAL]
     tail = counted[-policy.demote_after :]
     if len(tail) < policy.demote_after:
         return None

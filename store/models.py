@@ -27,8 +27,9 @@ STUCK = "stuck"
 REJECTED = "rejected"
 CANCELLED = "cancelled"
 REVERTED = "reverted"
+UNCHANGED = "unchanged"  # a recurring spec found nothing to change: not a failure
 ACTIVE_STATUSES = (QUEUED, RUNNING, WAITING, HELD, INTERRUPTED)
-TERMINAL_STATUSES = (MERGED, FAILED, STUCK, REJECTED, CANCELLED, REVERTED)
+TERMINAL_STATUSES = (MERGED, FAILED, STUCK, REJECTED, CANCELLED, REVERTED, UNCHANGED)
 
 STAGES = ("prepare", "plan", "implement", "validate", "review", "merge")
 

@@ -24,7 +24,7 @@ from engine.home import Home
 from engine.pipeline import Pipeline
 from engine.queue import submit
 from policies.policy import Policy
-from policies.stored import save_policies
+from policies.stored import load_policy, save_policies
 from store import models as m
 from store.db import Database
 from tests.conftest import git, write_spec
@@ -459,3 +459,18 @@ def test_a_change_that_breaks_the_merged_base_is_reverted_and_a_person_told(
     checks = [s for s in rows(db, m.Step, run_id) if s.kind == "check"]
     assert [(c.stage, c.status) for c in checks] == [("validate", "ok"),
                                                       ("post-merge", "failed")]
+
+
+def test_a_recurring_spec_with_nothing_to_do_ends_unchanged_and_trips_no_breaker(
+        tmp_path: Path, factory: tuple[Home, Database, Path]) -> None:
+    home, db, _repo = factory
+    set_policy(db, level=4, demote_after=2)
+    quiet = script([{"text": "Everything is already up to date."}])
+    ids = [queue(db, tmp_path / "specs", f"nightly{i}", quiet, 'schedule: "0 3 * * *"')
+           for i in range(3)]
+    assert [Pipeline(home, db, i).execute() for i in ids] == [m.UNCHANGED] * 3
+    assert "nothing to change this time" in (run_row(db, ids[0]).reason or "")
+    assert load_policy(db, CATEGORY).level == 4  # quiet days are not failures
+
+    one_off = queue(db, tmp_path / "specs", "oneoff", quiet)
+    assert Pipeline(home, db, one_off).execute() == m.FAILED  # a one-off asked for a change

@@ -166,7 +166,8 @@ SUCCESS = (m.MERGED,)
 def load_lines(figures: q.BoardFigures) -> list[LineRow]:
     rows = []
     for c in figures.categories.values():
-        finished = sum(n for status, n in c.finished.items() if status != m.CANCELLED)
+        finished = sum(n for status, n in c.finished.items()
+                       if status not in (m.CANCELLED, m.UNCHANGED))
         rows.append(LineRow(
             category=c.category, level=c.level,
             running=c.active.get(m.RUNNING, 0) + c.active.get(m.INTERRUPTED, 0),
@@ -252,7 +253,7 @@ def stage_timeline(run: m.Run, entered: list[tuple[str, datetime]],
             if run.status == m.MERGED or run.status == m.REVERTED:
                 state = "done"
             elif finished:
-                state = "failed" if run.status != m.CANCELLED else "cancelled"
+                state = "cancelled" if run.status in (m.CANCELLED, m.UNCHANGED) else "failed"
             elif run.status in (m.WAITING, m.HELD, m.QUEUED):
                 state = run.status
             else:

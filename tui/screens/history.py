@@ -37,6 +37,7 @@ MAX_DAYS = 366  # the sparklines of "all" cover at most the last year
 PERIODS = (("today", "today"), ("7 days", "7d"), ("30 days", "30d"), ("all time", "all"),
            ("from/to", "range"))
 STATUSES = ("active", m.MERGED, m.FAILED, m.REJECTED, m.CANCELLED, m.REVERTED, m.STUCK,
+            m.UNCHANGED,
             m.RUNNING, m.WAITING, m.QUEUED, m.HELD, m.INTERRUPTED)
 
 

@@ -23,6 +23,7 @@ RICH_STATUS = {
     m.STUCK: "red",
     m.REJECTED: "red",
     m.CANCELLED: "dim",
+    m.UNCHANGED: "dim",
     m.REVERTED: "yellow",
 }
 
@@ -137,7 +138,7 @@ def stage_strip(stage: str | None, status: str) -> Text:
         elif status in (m.MERGED, m.REVERTED):
             state = "done"
         elif finished:
-            state = "cancelled" if status == m.CANCELLED else "failed"
+            state = "cancelled" if status in (m.CANCELLED, m.UNCHANGED) else "failed"
         elif status in (m.WAITING, m.HELD):
             state = status
         else:
