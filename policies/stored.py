@@ -35,6 +35,11 @@ from store import models as m
 from store.clock import as_utc, utcnow
 from store.db import Database
 
+
+class NotAnApprover(PermissionError):
+    """A person not on a category's approvers tried to change its level."""
+
+
 #: The user name audit rows carry for decisions Andon makes itself (the breaker).
 ANDON = "andon"
 
@@ -154,14 +159,21 @@ def set_level(
     db: Database, category: str, level: Level | int | str, *, user: str | None = None,
     reason: str | None = None,
 ) -> Policy:
-    """``andon level CATEGORY N``: change only the level, audited. Raises LevelError."""
+    """``andon level CATEGORY N``: change only the level, audited. Raises LevelError,
+    or NotAnApprover when the category names its approvers and `user` is not one
+    (those who may answer a line's gates are those who may say how dark it runs)."""
     new_level = Level.parse(level)
+    who = user or current_user()
     with db.write() as s:
         row = s.get(m.Policy, category)
         policy = policy_from_row(row) if row is not None else Policy.default(category)
+        if who != ANDON and not policy.may_approve(who):
+            raise NotAnApprover(
+                f"{who} may not change the level of '{category}': its approvers are "
+                f"{', '.join(policy.approvers)}")
         updated = Policy.model_validate({**policy_table(policy), "category": category,
                                          "level": new_level})
-        _save(s, updated, user or current_user(), reason)
+        _save(s, updated, who, reason)
         return updated
 
 

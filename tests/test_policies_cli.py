@@ -198,3 +198,10 @@ def test_a_person_not_on_the_approvers_list_is_refused(andon, db: Database) -> N
     assert (f"{current_user()} may not decide gates of category 'migration': its approvers "
             f"are dba-alice") in " ".join(refused.err.split())
     assert [g.status for g in list_gates(db, run_id=run_id)] == [m.PENDING]
+
+    # Those who may answer a line's gates are those who may say how dark it runs.
+    darker = andon("level", "migration", "3", "--reason", "it has been fine")
+    assert darker.code == 2
+    assert (f"{current_user()} may not change the level of 'migration': its approvers are "
+            f"dba-alice") in " ".join(darker.err.split())
+    assert load_policy(db, "migration").level == policy.level

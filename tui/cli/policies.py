@@ -16,6 +16,7 @@ from policies.matrix import gated_actions
 from policies.policy import Policy
 from policies.record import Recommendation, TrackRecord
 from policies.stored import (
+    NotAnApprover,
     category_recommendation,
     category_record,
     export_policies,
@@ -105,7 +106,10 @@ def level(
                 f"merge. Continue?", default=False):
             err.print("not changed")
             raise typer.Exit(1)
-    updated = set_level(db, category, target, reason=reason.strip())
+    try:
+        updated = set_level(db, category, target, reason=reason.strip())
+    except NotAnApprover as exc:
+        raise UserError(str(exc)) from None
     emit({"category": category, "level": int(updated.level), "old_level": int(old),
           "changed": True}, as_json,
          lambda: console.print(f"{category}: {old.title} -> {Level(updated.level).title}"))
