@@ -272,3 +272,17 @@ def pending_gate_of(db: Database, run_id: int) -> m.Gate | None:
         return s.exec(select(m.Gate).where(m.Gate.run_id == run_id,
                                            m.Gate.status == m.PENDING)
                       .order_by(col(m.Gate.id)).limit(1)).first()
+
+
+def last_event_id(db: Database) -> int:
+    with db.read() as s:
+        return int(s.exec(select(func.max(m.Event.id))).one() or 0)
+
+
+def events_since(db: Database, after_id: int, kinds: Sequence[str],
+                 limit: int = 20) -> list[m.Event]:
+    """The factory's newest events of these kinds (a primary-key range scan)."""
+    query = (select(m.Event).where(col(m.Event.id) > after_id, col(m.Event.kind).in_(kinds))
+             .order_by(col(m.Event.id)).limit(limit))
+    with db.read() as s:
+        return list(s.exec(query).all())

@@ -299,3 +299,26 @@ async def test_typing_ahead_lands_in_the_search(seeded: Seeded) -> None:
         assert isinstance(app.screen, BoardScreen)  # "s" did not open the specs screen
         assert app.screen.search == "slug"
         assert row_keys(app.screen.query_one(RunsTable)) == [str(seeded.runs["running"])]
+
+
+async def test_a_gate_opening_or_a_run_failing_elsewhere_toasts_and_rings(
+        seeded: Seeded) -> None:
+    app = frozen_app(seeded)
+    rings: list[int] = []
+    app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert rings == []  # what happened before the app opened is history, not news
+        db = Database(seeded.home.db_path)
+        run_id = seeded.runs["waiting"]
+        with db.write() as s:
+            s.add(m.Event(run_id=run_id, kind="gate.opened", message="gate 9 opened (review)"))
+            s.add(m.Event(run_id=run_id, kind="model.text", message="thinking"))
+            s.add(m.Event(run_id=run_id, kind="run.failed", message="checks failed: `pytest`"))
+        await wait_for(lambda: len(app._notifications) >= 2)
+        shown = {(n.title, n.message) for n in app._notifications}
+        assert ("Needs you", f"run {run_id}: gate 9 opened (review)") in shown
+        assert ("Run failed", f"run {run_id}: checks failed: `pytest`") in shown
+        assert not any("thinking" in n.message for n in app._notifications)
+        assert rings
+        db.close()

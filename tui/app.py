@@ -28,6 +28,8 @@ from textual.worker import Worker, WorkerState
 
 from engine.errors import UserError
 from engine.home import Home
+from store import models as m
+from store import queries as q
 from store.db import Database
 from tui.commands import ActionCommands, PaletteCommand, RunCommands
 from tui.data import Clock, EngineMode, clock_from_env
@@ -53,6 +55,15 @@ NAVIGATION = [
 
 
 SCREEN_MODULES = ("gates", "policies", "specs", "history")
+
+# Events that reach a person as a toast and a bell: (title, severity).
+ALERTS = {
+    "gate.opened": ("Needs you", "warning"),
+    "run.failed": ("Run failed", "error"),
+    "run.stuck": ("Run stuck", "error"),
+    "run.reverted": ("Merge reverted", "warning"),
+    "policy.demoted": ("Line demoted", "warning"),
+}
 
 
 def _screen(module: str, name: str) -> Any:
@@ -85,6 +96,7 @@ class AndonApp(App[None]):
         self.poll_seconds = poll_seconds
         self.store_version: int | None = None
         self._watching = False
+        self._alert_after: int | None = None
         self._warmed = False
         self.start_engine = start_engine
         self.engine: Any = None  # the embedded engine this app started, if any
@@ -111,6 +123,7 @@ class AndonApp(App[None]):
         if theme:
             self.theme = theme
         self.store_version = self.db.data_version()
+        self._alert_after = q.last_event_id(self.db)  # toasts only for what happens now
         self.set_interval(self.poll_seconds, self._watch_store)
         if self.start_engine:
             self._start_engine()
@@ -140,10 +153,26 @@ class AndonApp(App[None]):
     def _look_at_store(self) -> None:
         try:
             version = self.db.data_version()
+            if version == self.store_version:
+                return
+            alerts = q.events_since(self.db, self._alert_after or 0, tuple(ALERTS))
+            if alerts:
+                self._alert_after = alerts[-1].id or self._alert_after
         finally:
             self._watching = False
-        if version != self.store_version:
-            self.call_from_thread(self._store_changed, version)
+        self.call_from_thread(self._store_changed, version)
+        if alerts:
+            self.call_from_thread(self._alert, alerts)
+
+    def _alert(self, events: list[m.Event]) -> None:
+        """What needs a person, or went wrong, as a toast and the terminal's bell (heard
+        in another tmux window or over SSH)."""
+        for event in events:
+            title, severity = ALERTS[event.kind]
+            where = f"run {event.run_id}: " if event.run_id else ""
+            self.notify(f"{where}{event.message}", title=title, severity=severity,
+                        markup=False, timeout=8)
+        self.bell()
 
     def _store_changed(self, version: int) -> None:
         self.store_version = version
