@@ -9,6 +9,7 @@ from textual.widgets import TabbedContent
 
 from engine.runlog import RunLog
 from store import models as m
+from store.db import Database
 from tests.support.tui import (
     FROZEN_NOW,
     Seeded,
@@ -190,6 +191,44 @@ async def test_approve_the_open_gate(seeded: Seeded) -> None:
         assert run_row(seeded, seeded.runs["waiting"]).human_touched
         await wait_for(lambda: not screen.query_one("#gate-bar").has_class("-shown"))
         assert screen.check_action("approve", ()) is False
+
+
+async def test_approving_an_action_from_the_run_shows_the_command_first(
+        seeded: Seeded) -> None:
+    from textual.widgets import Static
+
+    from tui.widgets.gate_confirm import ApproveGateScreen
+    from tui.widgets.gate_detail import plain_text
+
+    db = Database(seeded.home.db_path)
+    with db.write() as s:
+        review = s.get(m.Gate, 1)
+        review.status = m.APPROVED  # the review is decided: an action gate is next
+        action = m.Gate(run_id=seeded.runs["waiting"], kind="action", stage="implement",
+                        title="bash: rm -rf build", detail={"command": "rm -rf build"},
+                        created_at=FROZEN_NOW)
+        s.add(action)
+        s.flush()
+        action_id = action.id
+    app = frozen_app(seeded)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_run(pilot, seeded.runs["waiting"])
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveGateScreen))
+        shown = plain_text(app.screen.query_one("#approve-change", Static).content)
+        assert "$ rm -rf build" in shown
+        await pilot.press("n")  # not yet: nothing is decided
+        assert db_gate(db, action_id).status == m.PENDING
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveGateScreen))
+        await pilot.press("y")
+        await wait_for(lambda: db_gate(db, action_id).status == m.APPROVED)
+    db.close()
+
+
+def db_gate(db: Database, gate_id: int | None) -> m.Gate:
+    with db.read() as s:
+        return s.get(m.Gate, gate_id)
 
 
 async def test_reject_needs_a_comment(seeded: Seeded) -> None:

@@ -34,6 +34,7 @@ from tui.widgets.checks_view import ChecksView
 from tui.widgets.confirm import Confirm
 from tui.widgets.diff_view import DiffView
 from tui.widgets.footer import KeyBar
+from tui.widgets.gate_confirm import ApproveGateScreen
 from tui.widgets.run_header import RunHeader, StageTimeline
 from tui.widgets.text_prompt import TextPrompt
 from tui.widgets.transcript import TranscriptView
@@ -257,7 +258,16 @@ class RunScreen(StoreScreen):
         if self.detail is None or self.detail.gate is None:
             self.notify("This run has no open gate.", severity="warning")
             return
-        self._act_decide(self.detail.gate.id or 0, "approve", None)
+        gate = self.detail.gate
+        if gate.kind != "action":
+            self._act_decide(gate.id or 0, "approve", None)
+            return
+
+        def confirmed(ok: bool | None) -> None:  # an edit or command: show it exactly first
+            if ok:
+                self._act_decide(gate.id or 0, "approve", None)
+
+        self.app.push_screen(ApproveGateScreen(gate), confirmed)
 
     def action_reject(self) -> None:
         self._ask_and_decide("reject", "Reject gate {id}: why? (the run is told)")
