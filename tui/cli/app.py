@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings wrap at 100 columns: let the terminal reflow them
 )
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
