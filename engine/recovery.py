@@ -9,7 +9,9 @@ purpose are already "interrupted".
 Each orphan is marked interrupted (an event says why), then:
 
 * merged already (its merge commit is recorded, or the base branch has a commit with
-  the trailer `Andon-Run: <id>`): it is finished as merged, never merged again;
+  the trailer `Andon-Run: <id>`): never merged again. When its spec has checks that
+  have not yet run on the merged base, it is queued to resume, and the pipeline goes
+  straight on to the post-merge watch; otherwise it is finished as merged;
 * interrupted too often (`max_resumes`), or its spec is gone: it fails, saying why;
 * otherwise it is queued again to resume: the pipeline picks it up from its worktree
   and last checkpoint.
@@ -138,9 +140,16 @@ def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES)
     late = run.stage in ("merge", "post-merge") or bool(run.merge_commit)
     commit = merged_commit(run) if late else None
     resumes = int((run.data or {}).get("resumes", 0))
-    if commit:
+    watched = bool((run.data or {}).get("pipeline", {}).get("watched"))
+    if commit and (watched or spec is None or not spec.checks or resumes >= max_resumes):
         action, status = "merged", m.MERGED
         reason = f"merged into {run.base or 'main'} as {commit[:10]} before its engine stopped"
+    elif commit:
+        # Merged, but its checks have not run on the merged base yet: resume, and the
+        # pipeline (which never merges twice) goes on to the post-merge watch.
+        action, status = "resumed", m.QUEUED
+        reason = (f"merged into {run.base or 'main'} as {commit[:10]} before its engine "
+                  f"stopped; queued to run its post-merge watch")
     elif spec is None:
         action, status = "failed", m.FAILED
         reason = "cannot resume: its spec is no longer stored"

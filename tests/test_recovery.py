@@ -133,3 +133,29 @@ def test_own_pid_from_a_previous_life_is_an_orphan_but_active_runs_are_not(
     done = recovery.recover(db, own=own, active={mine})
     assert [d.run_id for d in done] == [also]
     assert _get(db, mine).status == m.RUNNING
+
+
+def test_a_run_merged_before_its_post_merge_watch_is_resumed_to_watch(
+        db: Database, sample_repo: Path) -> None:
+    gone = f"{dead_pid()}@{HOST}"
+    with db.write() as s:
+        spec = m.Spec(path="/specs/checked.md", title="Checked", category="feature",
+                      repo="r", checks=["python -m pytest -q"])
+        s.add(spec)
+        s.flush()
+        spec_id = spec.id
+    merge = git(sample_repo, "rev-parse", "HEAD")
+    with db.write() as s:
+        run = m.Run(spec_id=spec_id or 0, title="Checked", category="feature",
+                    status=m.RUNNING, stage="post-merge", claimed_by=gone,
+                    repo_path=str(sample_repo), base="main", merge_commit=merge,
+                    data={"pipeline": {"merged": merge}})
+        s.add(run)
+        s.flush()
+        run_id = run.id or 0
+
+    done = {d.run_id: d for d in recovery.recover(db, own="1@me")}
+
+    assert done[run_id].action == "resumed"
+    row = _get(db, run_id)
+    assert row.status == m.QUEUED and "post-merge watch" in (row.reason or "")
