@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from engine.errors import NotFound, UserError
 from engine.home import Home
-from engine.queue import enqueue
+from engine.queue import enqueue, get_run
 from policies.stored import current_user
 from store import models as m
 from store.clock import utcnow
@@ -17,14 +17,6 @@ from store.db import Database
 
 CANCELLABLE = m.ACTIVE_STATUSES
 RETRYABLE = (m.FAILED, m.STUCK, m.REJECTED, m.CANCELLED, m.REVERTED, m.INTERRUPTED)
-
-
-def _run(db: Database, run_id: int) -> m.Run:
-    with db.read() as s:
-        run = s.get(m.Run, run_id)
-    if run is None:
-        raise NotFound(f"no run {run_id}")
-    return run
 
 
 def decide(db: Database, gate_id: int, verdict: str, comment: str | None = None,
@@ -74,7 +66,7 @@ def _void_gates(db: Database, run_id: int, reason: str) -> None:
 
 def retry(db: Database, run_id: int) -> tuple[str, int]:
     """Queue the run's spec again; returns the sentence and the new run's number."""
-    run = _run(db, run_id)
+    run = get_run(db, run_id)
     if run.status not in RETRYABLE:
         raise UserError(f"run {run_id} is {run.status}: retry a run that ended without merging")
     with db.read() as s:
@@ -101,7 +93,7 @@ def revert(home: Home, db: Database, run_id: int, user: str | None = None) -> st
     why = revert_available()
     if why:
         raise UserError(why)
-    run = _run(db, run_id)
+    run = get_run(db, run_id)
     if run.status != m.MERGED:
         raise UserError(f"run {run_id} is {run.status}: only a merged run can be reverted")
     from engine import postmerge  # type: ignore[attr-defined]

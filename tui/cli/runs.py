@@ -7,8 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from engine.errors import NotFound
-from engine.queue import claim_next
+from engine.queue import claim_next, get_run
 from engine.queue import submit as submit_spec
 from store import models as m
 from store import queries as q
@@ -47,7 +46,7 @@ def run_once(
         if run is None:
             break
         status = Pipeline(h, db, run.id or 0).execute()
-        reason = db_run(db, run.id or 0).reason or ""
+        reason = get_run(db, run.id or 0).reason or ""
         done.append({"id": run.id, "status": status, "reason": reason})
         if not as_json:
             console.print(f"run {run.id}: {status} ({reason})")
@@ -55,14 +54,6 @@ def run_once(
         emit(done, True, lambda: None)
     elif not done:
         console.print("the queue is empty")
-
-
-def db_run(db: Any, run_id: int) -> m.Run:
-    with db.read() as s:
-        run = s.get(m.Run, run_id)
-        if run is None:
-            raise NotFound(f"no run {run_id}")
-        return run
 
 
 def _age(run: m.Run) -> str:
@@ -106,7 +97,7 @@ def show(
 ) -> None:
     """Show one run: its fields, steps and events."""
     db = open_db()
-    run = db_run(db, run_id)
+    run = get_run(db, run_id)
     steps, events = q.steps_of(db, run_id), q.events_of(db, run_id)
     data = {
         "run": run_json(run),
