@@ -62,6 +62,7 @@ class GateDecided(Message):
 class GatesScreen(StoreScreen):
     """The "needs you" inbox."""
 
+    AUTO_FOCUS = "#gate-list"
     SUB_TITLE = "gates · needs you"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     DEFAULT_CSS = """
@@ -96,10 +97,6 @@ class GatesScreen(StoreScreen):
             yield GateTable(id="gate-list")
             yield GateDetail(id="gate-detail")
         yield KeyBar()
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(GateTable).focus()
 
     # -- loading ---------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ class LevelChanged(Message):
 
 class PoliciesScreen(StoreScreen):
     reload_gap = 1.0  # the track record and metrics read a whole category's runs
+    AUTO_FOCUS = "#policy-list"
     SUB_TITLE = "policies"
     DEFAULT_CSS = """
     PoliciesScreen PolicyTable { height: auto; max-height: 9; }
@@ -94,10 +95,6 @@ class PoliciesScreen(StoreScreen):
         yield PolicyTable(id="policy-list")
         yield PolicyDetail(id="policy-detail")
         yield KeyBar()
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(PolicyTable).focus()
 
     # -- loading ---------------------------------------------------------------------
 

@@ -111,6 +111,7 @@ def requeue(db: Database, spec_id: int) -> m.Run:
 
 
 class SpecsScreen(StoreScreen):
+    AUTO_FOCUS = "#spec-list"
     SUB_TITLE = "specs & queue"
     BINDINGS = [
         Binding("n", "submit", "Submit", tooltip="Validate a spec file and queue a run"),
@@ -140,10 +141,6 @@ class SpecsScreen(StoreScreen):
             with TabPane("Schedules [3]", id="schedules-tab"):
                 yield ScheduleTable(id="schedule-list")
         yield KeyBar()
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(SpecTable).focus()
 
     # -- loading ---------------------------------------------------------------------
 
