@@ -33,15 +33,15 @@ sys.path.insert(0, str(ROOT))
 
 import httpx2  # noqa: E402
 
-from engine.agent import Agent  # noqa: E402
-from engine.prompt import system_prompt  # noqa: E402
-from engine.providers.scripted import ScriptedModel  # noqa: E402
-from engine.runlog import RunLog  # noqa: E402
-from engine.sandbox import SandboxConfig  # noqa: E402
-from engine.tools.editor import EditorTool  # noqa: E402
-from engine.tools.shell import BashTool  # noqa: E402
-from store import models as m  # noqa: E402
-from store.db import Database  # noqa: E402
+from andon.engine.agent.loop import Agent  # noqa: E402
+from andon.engine.agent.prompt import system_prompt  # noqa: E402
+from andon.engine.agent.tools.editor import EditorTool  # noqa: E402
+from andon.engine.agent.tools.shell import BashTool  # noqa: E402
+from andon.engine.llm.scripted import ScriptedModel  # noqa: E402
+from andon.engine.run.log import RunLog  # noqa: E402
+from andon.engine.workspace.sandbox import SandboxConfig  # noqa: E402
+from andon.store import models as m  # noqa: E402
+from andon.store.db import Database  # noqa: E402
 
 FILES = {
     "README.md": "# textkit\n\nSmall text helpers used across the company's services.\n"

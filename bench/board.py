@@ -46,7 +46,7 @@ def iso(when: datetime) -> str:
 
 def build(root: Path, runs: int, events: int) -> None:
     """A home with `runs` runs and `events` events, written with executemany."""
-    from engine.home import Home
+    from andon.engine.factory.home import Home
 
     home = Home(root)
     home.init().close()  # folders, config, schema (migrations), shipped policies
@@ -151,9 +151,9 @@ def peak_rss_kb() -> int:
 def child_paint(home_dir: str) -> None:
     """Open the control room headless; print timings when the first board is painted."""
     t0 = time.perf_counter()
-    from engine.home import Home
-    from tui.app import AndonApp
-    from tui.screens.board import BoardScreen
+    from andon.engine.factory.home import Home
+    from andon.tui.app import AndonApp
+    from andon.tui.screens.board import BoardScreen
 
     imported = time.perf_counter()
     original = BoardScreen.apply
@@ -202,13 +202,13 @@ def cold_starts(root: Path, repeat: int) -> None:
 async def refreshes(root: Path, count: int = 50) -> None:
     from sqlmodel import select
 
-    from engine.home import Home
-    from store import models as m
-    from tui.app import AndonApp
-    from tui.data import EngineMode, load_board
-    from tui.screens.board import BoardScreen
-    from tui.screens.run import RunScreen
-    from tui.widgets.transcript import TranscriptView
+    from andon.engine.factory.home import Home
+    from andon.store import models as m
+    from andon.tui.app import AndonApp
+    from andon.tui.data import EngineMode, load_board
+    from andon.tui.screens.board import BoardScreen
+    from andon.tui.screens.run import RunScreen
+    from andon.tui.widgets.transcript import TranscriptView
 
     home = Home(root)
     db = home.open()

@@ -36,14 +36,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import col, select  # noqa: E402
 
-from engine.control import RunControl  # noqa: E402
-from engine.home import Home  # noqa: E402
-from engine.queue import submit  # noqa: E402
-from engine.runner import Engine, EngineSettings  # noqa: E402
-from policies.stored import set_level  # noqa: E402
-from store import models as m  # noqa: E402
-from store.clock import utcnow  # noqa: E402
-from store.db import Database  # noqa: E402
+from andon.engine.factory.home import Home  # noqa: E402
+from andon.engine.run.control import RunControl  # noqa: E402
+from andon.engine.run.queue import submit  # noqa: E402
+from andon.engine.service.runner import Engine, EngineSettings  # noqa: E402
+from andon.policies.stored import set_level  # noqa: E402
+from andon.store import models as m  # noqa: E402
+from andon.store.clock import utcnow  # noqa: E402
+from andon.store.db import Database  # noqa: E402
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -129,7 +129,7 @@ def setup(base: Path, concurrency: int) -> tuple[Home, Database, Path]:
 class Daemon:
     def __init__(self, home: Home) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui", "--home", str(home.root), "serve", "--quiet"],
+            [sys.executable, "-m", "andon.tui", "--home", str(home.root), "serve", "--quiet"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wait(lambda: (home.logs / "andon.log").exists()
              and "daemon serving" in (home.logs / "andon.log").read_text(), timeout=30)
@@ -168,7 +168,7 @@ def bench_start_latency(home: Home, db: Database, repo: Path, specs: Path,
 
 
 def bench_gate_latency(db: Database, repo: Path, specs: Path, runs: int) -> None:
-    from engine.gates import decide_gate
+    from andon.engine.gates.gate import decide_gate
 
     print("gate decision -> resumed (level 2: plan, edit and review gates):")
     latencies = []
@@ -205,7 +205,7 @@ def bench_gate_latency(db: Database, repo: Path, specs: Path, runs: int) -> None
 
 
 def bench_cord_latency(db: Database, repo: Path, specs: Path, samples: int) -> None:
-    from engine.cord import pull, release
+    from andon.engine.service.cord import pull, release
 
     print("cord release -> resumed:")
     latencies = []

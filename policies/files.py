@@ -34,10 +34,10 @@ from typing import Any
 import tomli_w
 from pydantic import ValidationError
 
-from policies.policy import Policy
+from andon.policies.policy import Policy
 
 #: The default policy files shipped with Andon (one file per category).
-DEFAULTS_DIR = Path(str(resources.files("policies") / "defaults"))
+DEFAULTS_DIR = Path(str(resources.files("andon.policies") / "defaults"))
 
 _HEADER = (
     "# Andon policies: one table per category.\n"

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from policies.level import Level
-from policies.policy import Policy
+from andon.policies.level import Level
+from andon.policies.policy import Policy
 
 
 class Action(StrEnum):

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from policies.level import Level, LevelError
+from andon.policies.level import Level, LevelError
 
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 

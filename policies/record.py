@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from policies.level import Level
-from policies.policy import Policy
+from andon.policies.level import Level
+from andon.policies.policy import Policy
 
 MERGED = "merged"
 FAILED = "failed"

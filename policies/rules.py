@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from policies.policy import Budget, Policy
+from andon.policies.policy import Budget, Policy
 
 #: "more than 80% of a budget spent" escalates.
 BUDGET_ESCALATION_FRACTION = 0.8

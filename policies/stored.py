@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from policies.files import default_policies, dump_policies, load_policy_file, policy_table
-from policies.level import Level
-from policies.policy import Policy
-from policies.record import (
+from andon.policies.files import default_policies, dump_policies, load_policy_file, policy_table
+from andon.policies.level import Level
+from andon.policies.policy import Policy
+from andon.policies.record import (
     Recommendation,
     RunSummary,
     TrackRecord,
@@ -31,9 +31,9 @@ from policies.record import (
     recommend,
     track_record,
 )
-from store import models as m
-from store.clock import as_utc, utcnow
-from store.db import Database
+from andon.store import models as m
+from andon.store.clock import as_utc, utcnow
+from andon.store.db import Database
 
 
 class NotAnApprover(PermissionError):

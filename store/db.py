@@ -61,7 +61,7 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; several processes may race here."""
-        from store.migrate import upgrade
+        from andon.store.migrate import upgrade
 
         with FileLock(str(self.path) + ".migrate.lock"):
             upgrade(self.engine)

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from store.clock import utcnow
-from store.types import JSONText, UTCDateTime
+from andon.store.clock import utcnow
+from andon.store.types import JSONText, UTCDateTime
 
 # Run statuses. Terminal ones never change again except merged -> reverted.
 QUEUED = "queued"

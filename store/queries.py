@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import literal_column, or_
 from sqlmodel import col, func, select
 
-from store import models as m
-from store.db import Database
-from store.types import JSONText, UTCDateTime
+from andon.store import models as m
+from andon.store.db import Database
+from andon.store.types import JSONText, UTCDateTime
 
 
 def list_runs(db: Database, *, limit: int = 50, offset: int = 0,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.home import Home
-from store.db import Database
+from andon.engine.factory.home import Home
+from andon.store.db import Database
 from tests.support.tui import seeded  # noqa: F401  (the control room's seeded factory)
 
 GIT_ENV = {

@@ -7,13 +7,13 @@ engine picks the writes up: the TUI never executes runs itself.
 
 from __future__ import annotations
 
-from engine.errors import NotFound, UserError
-from engine.home import Home
-from engine.queue import enqueue, get_run
-from policies.stored import current_user
-from store import models as m
-from store.clock import utcnow
-from store.db import Database
+from andon.engine.errors import NotFound, UserError
+from andon.engine.factory.home import Home
+from andon.engine.run.queue import enqueue, get_run
+from andon.policies.stored import current_user
+from andon.store import models as m
+from andon.store.clock import utcnow
+from andon.store.db import Database
 
 CANCELLABLE = m.ACTIVE_STATUSES
 RETRYABLE = (m.FAILED, m.STUCK, m.REJECTED, m.CANCELLED, m.REVERTED, m.INTERRUPTED)
@@ -21,8 +21,8 @@ RETRYABLE = (m.FAILED, m.STUCK, m.REJECTED, m.CANCELLED, m.REVERTED, m.INTERRUPT
 
 def decide(db: Database, gate_id: int, verdict: str, comment: str | None = None,
            user: str | None = None) -> str:
-    """Approve, reject or revise a gate (engine.gates.decide_gate enforces the rules)."""
-    from engine.gates import decide_gate
+    """Approve, reject or revise a gate (engine.gates.gate.decide_gate enforces the rules)."""
+    from andon.engine.gates.gate import decide_gate
 
     gate = decide_gate(db, gate_id, verdict, comment, user or current_user())
     return f"gate {gate_id} {gate.status} by {gate.decided_by}"
@@ -30,7 +30,7 @@ def decide(db: Database, gate_id: int, verdict: str, comment: str | None = None,
 
 def cancel(db: Database, run_id: int, user: str | None = None) -> str:
     """Ask a run to stop. A queued run is cancelled at once (nothing runs it yet); a
-    started one stops at its next step boundary (engine.control reads cancel_requested)."""
+    started one stops at its next step boundary (engine.run.control reads cancel_requested)."""
     who = user or current_user()
     now = utcnow()
     with db.write() as s:
@@ -59,7 +59,7 @@ def cancel(db: Database, run_id: int, user: str | None = None) -> str:
 
 
 def _void_gates(db: Database, run_id: int, reason: str) -> None:
-    from engine.gates import void_gates
+    from andon.engine.gates.gate import void_gates
 
     void_gates(db, run_id, reason)
 
@@ -80,37 +80,37 @@ def retry(db: Database, run_id: int) -> tuple[str, int]:
 def revert_available() -> str | None:
     """None when reverting a merged run is possible, else why not."""
     try:
-        from engine import postmerge  # type: ignore[attr-defined]
+        from andon.engine.pipeline import postmerge  # type: ignore[attr-defined]
     except ImportError:
-        return "reverting from the control room needs engine.postmerge (not available yet)"
+        return "reverting from the control room needs engine.pipeline.postmerge (not available yet)"
     if not hasattr(postmerge, "revert_merged_run"):
-        return "engine.postmerge has no revert_merged_run yet"
+        return "engine.pipeline.postmerge has no revert_merged_run yet"
     return None
 
 
 def revert(home: Home, db: Database, run_id: int, user: str | None = None) -> str:
-    """Revert a merged run's change on its base branch (engine.postmerge does the git)."""
+    """Revert a merged run's change on its base branch (engine.pipeline.postmerge does the git)."""
     why = revert_available()
     if why:
         raise UserError(why)
     run = get_run(db, run_id)
     if run.status != m.MERGED:
         raise UserError(f"run {run_id} is {run.status}: only a merged run can be reverted")
-    from engine import postmerge  # type: ignore[attr-defined]
+    from andon.engine.pipeline import postmerge  # type: ignore[attr-defined]
 
     postmerge.revert_merged_run(home, db, run_id, user=user or current_user())
     return f"run {run_id} reverted"
 
 
 def pull_cord(db: Database, reason: str, user: str | None = None) -> str:
-    from engine.cord import pull
+    from andon.engine.service.cord import pull
 
     change = pull(db, reason, user)
     return "cord pulled: the line stops" if change.changed else "the cord was already pulled"
 
 
 def release_cord(db: Database, user: str | None = None) -> str:
-    from engine.cord import release
+    from andon.engine.service.cord import release
 
     change = release(db, user)
     return "cord released: the line runs" if change.changed else "the cord was not pulled"

@@ -26,17 +26,17 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from engine.errors import UserError
-from engine.home import Home
-from store import models as m
-from store import queries as q
-from store.db import Database
-from tui.commands import ActionCommands, PaletteCommand, RunCommands
-from tui.data import Clock, EngineMode, clock_from_env
-from tui.messages import ActionDone, StoreChanged
-from tui.screens.board import FILTER_NAMES, BoardScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.text_prompt import TextPrompt
+from andon.engine.errors import UserError
+from andon.engine.factory.home import Home
+from andon.store import models as m
+from andon.store import queries as q
+from andon.store.db import Database
+from andon.tui.commands import ActionCommands, PaletteCommand, RunCommands
+from andon.tui.data import Clock, EngineMode, clock_from_env
+from andon.tui.messages import ActionDone, StoreChanged
+from andon.tui.screens.board import FILTER_NAMES, BoardScreen
+from andon.tui.screens.help import HelpScreen
+from andon.tui.widgets.text_prompt import TextPrompt
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ ALERTS = {
 
 def _screen(module: str, name: str) -> Any:
     """A screen class from tui.screens.<module>, imported on first use."""
-    return getattr(importlib.import_module(f"tui.screens.{module}"), name)
+    return getattr(importlib.import_module(f"andon.tui.screens.{module}"), name)
 
 
 class AndonApp(App[None]):
@@ -139,10 +139,10 @@ class AndonApp(App[None]):
     def _warm_up(self) -> None:
         """Import the other screens (git, pygments, the gates engine...) while the board
         shows, so the first Enter on a run, or the first key to a screen, is quick."""
-        import tui.screens.run  # noqa: F401
+        import andon.tui.screens.run  # noqa: F401
 
         for name in SCREEN_MODULES:
-            importlib.import_module(f"tui.screens.{name}")
+            importlib.import_module(f"andon.tui.screens.{name}")
 
     def _watch_store(self) -> None:
         if not self._watching:  # one look at a time: a slow disk never piles them up
@@ -184,8 +184,8 @@ class AndonApp(App[None]):
 
     @work(thread=True, group="engine", exit_on_error=False)
     def _start_engine(self) -> None:
-        from engine.lock import EngineRunning
-        from engine.runner import EmbeddedEngine
+        from andon.engine.service.lock import EngineRunning
+        from andon.engine.service.runner import EmbeddedEngine
 
         engine = EmbeddedEngine(self.home, self.db)
         try:
@@ -219,7 +219,7 @@ class AndonApp(App[None]):
     def engine_mode(self) -> EngineMode:
         """What executes runs for this home (called from the board's worker thread)."""
         try:
-            from engine.daemon import running_daemon
+            from andon.engine.service.daemon import running_daemon
         except ImportError:  # pragma: no cover - the engine layer always has it now
             return EngineMode("off")
         info = running_daemon(self.home)
@@ -265,7 +265,7 @@ class AndonApp(App[None]):
         self.switch_mode(mode)
 
     def open_run(self, run_id: int, *, replace: bool = False) -> None:
-        from tui.screens.run import RunScreen
+        from andon.tui.screens.run import RunScreen
 
         if replace and isinstance(self.screen, RunScreen):
             self.switch_screen(RunScreen(run_id))
@@ -279,7 +279,7 @@ class AndonApp(App[None]):
     # -- the cord --------------------------------------------------------------------
 
     def action_cord(self) -> None:
-        from engine.cord import cord_pulled
+        from andon.engine.service.cord import cord_pulled
 
         if cord_pulled(self.db):
             self._release_cord()
@@ -295,13 +295,13 @@ class AndonApp(App[None]):
 
     @work(thread=True, group="cord", exit_on_error=False)
     def _pull_cord(self, reason: str) -> None:
-        from tui.actions import pull_cord
+        from andon.tui.actions import pull_cord
 
         self.post_message(ActionDone(pull_cord(self.db, reason)))
 
     @work(thread=True, group="cord", exit_on_error=False)
     def _release_cord(self) -> None:
-        from tui.actions import release_cord
+        from andon.tui.actions import release_cord
 
         self.post_message(ActionDone(release_cord(self.db)))
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from store import queries as q
+from andon.store import queries as q
 
 if TYPE_CHECKING:
-    from tui.app import AndonApp
+    from andon.tui.app import AndonApp
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.home import Home
-from engine.pricing import is_simulated
-from store import models as m
-from store import queries as q
-from store.clock import as_utc, utcnow
-from store.db import Database
+from andon.engine.llm.pricing import is_simulated
+from andon.store import models as m
+from andon.store import queries as q
+from andon.store.clock import as_utc, utcnow
+from andon.store.db import Database
 
 NOW_ENV = "ANDON_NOW"
 SUCCESS_WINDOW = timedelta(days=30)
@@ -54,21 +53,6 @@ def start_of_day(now: datetime) -> datetime:
 class EngineMode:
     name: str  # "daemon", "embedded" or "off"
     detail: str = ""
-
-
-def daemon_mode(home: Home) -> EngineMode | None:
-    """The running daemon, when engine.daemon can tell (SEAM: engine.daemon.running_daemon)."""
-    try:
-        from engine.daemon import running_daemon  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    found = running_daemon(home)
-    if not found:
-        return None
-    pid = getattr(found, "pid", None)
-    if pid is None and isinstance(found, dict):
-        pid = found.get("pid")
-    return EngineMode("daemon", f"pid {pid}" if pid else "")
 
 
 # -- the board ------------------------------------------------------------------------
@@ -487,7 +471,7 @@ def parse_diff(text: str) -> list[FileDiff]:
 
 
 def _git(cwd: str | Path, *args: str) -> str | None:
-    from engine.git import try_git  # GitPython is slow to import: not before a diff
+    from andon.engine.workspace.git import try_git  # GitPython is slow to import: not before a diff
 
     status, out, _err = try_git(cwd, *args)
     return out if status == 0 else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from tui.data import BoardData, DiffData, RunDetail, TranscriptChunk
+from andon.tui.data import BoardData, DiffData, RunDetail, TranscriptChunk
 
 
 class StoreChanged(Message, bubble=False):

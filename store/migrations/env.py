@@ -1,11 +1,11 @@
-"""Alembic environment: the engine comes from `store.migrate`, never from a URL in a file."""
+"""Alembic environment: the engine comes from `andon.store.migrate`, never from a URL in a file."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import andon.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 engine = config.attributes["engine"]

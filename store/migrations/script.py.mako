@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 ${imports if imports else ""}
-import store.types
+import andon.store.types
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from engine.agent import Agent
-from engine.runlog import RunLog
-from engine.sandbox import SandboxConfig
-from engine.tools.editor import EditorTool
-from engine.tools.shell import BashTool
-from store import models as m
-from store.db import Database
+from andon.engine.agent.loop import Agent
+from andon.engine.agent.tools.editor import EditorTool
+from andon.engine.agent.tools.shell import BashTool
+from andon.engine.run.log import RunLog
+from andon.engine.workspace.sandbox import SandboxConfig
+from andon.store import models as m
+from andon.store.db import Database
 
 
 def make_run(db: Database, repo: Path, *, level: int = 3, status: str = m.RUNNING) -> int:

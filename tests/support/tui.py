@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
-from engine.home import Home
-from store import models as m
-from store.db import Database
+from andon.engine.factory.home import Home
+from andon.store import models as m
+from andon.store.db import Database
 
 FROZEN_NOW = datetime(2026, 11, 25, 15, 0, 0, tzinfo=UTC)
 GIT_DATE = "2026-11-25T09:00:00+00:00"
@@ -263,8 +263,8 @@ def seeded(home: Home, db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def frozen_app(seeded: Seeded, **kwargs: Any) -> Any:
     """The control room over a seeded factory, with the frozen clock (no engine)."""
-    from tui.app import AndonApp
-    from tui.data import clock_from_env
+    from andon.tui.app import AndonApp
+    from andon.tui.data import clock_from_env
 
     return AndonApp(seeded.home, seeded.db, clock=clock_from_env(), **kwargs)
 

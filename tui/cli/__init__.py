@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from importlib import metadata
 
 import typer
 
-from engine.errors import UserError
-from policies.files import PolicyFileError
-from tui.cli import (  # noqa: F401  (importing a command module registers its commands)
+from andon.engine.errors import UserError
+from andon.policies.files import PolicyFileError
+from andon.tui.cli import (  # noqa: F401  (importing a command module registers its commands)
     demo,
     doctor,
     factory,
@@ -18,7 +19,13 @@ from tui.cli import (  # noqa: F401  (importing a command module registers its c
     runs,
     serve,
 )
-from tui.cli.app import app, err, state
+from andon.tui.cli.app import app, err, state
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"andon {metadata.version('andon')}")
+        raise typer.Exit()
 
 
 @app.callback(invoke_without_command=True)
@@ -27,15 +34,17 @@ def root(
     home: str = typer.Option(None, "--home", envvar="ANDON_HOME",
                              help="The factory's home folder (default: the user data folder)."),
     no_mouse: bool = typer.Option(False, "--no-mouse", help="Do not capture the mouse."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the installed version and exit."),
 ) -> None:
     state.home_arg = home
     state.no_mouse = no_mouse
     if ctx.invoked_subcommand is None:
-        from tui.cli.app import home as current_home
-        from tui.cli.app import open_db
+        from andon.tui.cli.app import home as current_home
+        from andon.tui.cli.app import open_db
 
         db = open_db()
-        from tui.app import AndonApp
+        from andon.tui.app import AndonApp
 
         # With no daemon for this home, the control room runs an engine itself.
         AndonApp(current_home(), db, start_engine=True).run(mouse=not no_mouse)

@@ -9,8 +9,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from engine.home import Home
-from store.db import Database
+from andon.engine.factory.home import Home
+from andon.store.db import Database
 
 app = typer.Typer(
     name="andon",

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from engine import demo as demo_factory
-from engine.home import Home
-from engine.lock import EngineRunning
-from store import models as m
-from store import queries as q
-from store.db import Database
+from andon.engine.factory.home import Home
+from andon.engine.ops import demo as demo_factory
+from andon.engine.service.lock import EngineRunning
+from andon.store import models as m
+from andon.store import queries as q
+from andon.store.db import Database
 
 if TYPE_CHECKING:
-    from engine.runner import Engine
-from tui.cli.app import JsonOpt, app, console, emit, state
+    from andon.engine.service.runner import Engine
+from andon.tui.cli.app import JsonOpt, app, console, emit, state
 
 
 @app.command()
@@ -84,7 +84,7 @@ def _tell(built: demo_factory.DemoFactory) -> None:
 def _control_room(home: Home, time_scale: float) -> None:
     """The control room with an engine in this process (unless a daemon runs the home):
     the TUI's own, or at a shrunk time scale the demo's (with its faster schedule)."""
-    from tui.app import AndonApp
+    from andon.tui.app import AndonApp
 
     db = home.open()
     try:
@@ -140,7 +140,7 @@ def _screenshot(home: Home, db: Database, path: Path, size: tuple[int, int] = (1
     """The board as an SVG, the way a person would see it in a terminal of `size`."""
     import asyncio
 
-    from tui.app import AndonApp
+    from andon.tui.app import AndonApp
 
     async def shoot() -> str:
         app = AndonApp(home, db)

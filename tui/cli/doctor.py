@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from tui.cli.app import JsonOpt, app, console, emit, home
+from andon.tui.cli.app import JsonOpt, app, console, emit, home
 
 MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
 
@@ -19,7 +19,7 @@ def doctor(
     """Check the home (exists, private), andon.toml, the database (opens, migrated,
     integrity), git, bubblewrap, the API key (never shown) and the engine; say what to fix.
     Exits 1 when a check fails."""
-    from engine.doctor import fix_permissions, healthy, run_checks
+    from andon.engine.ops.doctor import fix_permissions, healthy, run_checks
 
     h = home()
     fixed = fix_permissions(h) if fix and h.root.exists() else []

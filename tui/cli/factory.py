@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.cli.app import app, console, home
+from andon.tui.cli.app import app, console, home
 
 
 @app.command()

@@ -7,9 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from engine import cord as andon_cord
-from engine.control import cord_state
-from engine.gates import (
+from andon.engine.gates.gate import (
     REVISABLE,
     TAKEN,
     decide_gate,
@@ -18,9 +16,11 @@ from engine.gates import (
     list_gates,
     timed_out,
 )
-from store import models as m
-from store.clock import as_utc, utcnow
-from tui.cli.app import JsonOpt, app, console, emit, open_db
+from andon.engine.run.control import cord_state
+from andon.engine.service import cord as andon_cord
+from andon.store import models as m
+from andon.store.clock import as_utc, utcnow
+from andon.tui.cli.app import JsonOpt, app, console, emit, open_db
 
 CommentOpt = typer.Option(None, "--comment", "-m", help="Why (told to the agent or the run).")
 

@@ -9,13 +9,13 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from engine.errors import UserError
-from policies.files import policy_table
-from policies.level import Level, LevelError
-from policies.matrix import gated_actions
-from policies.policy import Policy
-from policies.record import Recommendation, TrackRecord
-from policies.stored import (
+from andon.engine.errors import UserError
+from andon.policies.files import policy_table
+from andon.policies.level import Level, LevelError
+from andon.policies.matrix import gated_actions
+from andon.policies.policy import Policy
+from andon.policies.record import Recommendation, TrackRecord
+from andon.policies.stored import (
     NotAnApprover,
     category_recommendation,
     category_record,
@@ -25,8 +25,8 @@ from policies.stored import (
     set_level,
     stored_policies,
 )
-from store.db import Database
-from tui.cli.app import JsonOpt, app, console, emit, err, open_db
+from andon.store.db import Database
+from andon.tui.cli.app import JsonOpt, app, console, emit, err, open_db
 
 
 def _known(db: Database, category: str) -> Policy:

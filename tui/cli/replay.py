@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tui.cli.app import JsonOpt, app, console, emit, home, open_db
+from andon.tui.cli.app import JsonOpt, app, console, emit, home, open_db
 
 
 @app.command()
@@ -15,7 +15,7 @@ def replay(
 ) -> None:
     """Replay a run from its flight recording, offline, in a fresh worktree from its base
     commit; says whether the result matches the run's head commit (exit 1 when not)."""
-    from engine.replay import replay as replay_run  # the model SDK is slow to import
+    from andon.engine.ops.replay import replay as replay_run  # the model SDK is slow to import
 
     report = replay_run(home(), open_db(), run, keep=keep)
 

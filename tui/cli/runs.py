@@ -7,12 +7,12 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from engine.queue import claim_next, get_run
-from engine.queue import submit as submit_spec
-from store import models as m
-from store import queries as q
-from store.clock import utcnow
-from tui.cli.app import JsonOpt, app, console, emit, home, open_db
+from andon.engine.run.queue import claim_next, get_run
+from andon.engine.run.queue import submit as submit_spec
+from andon.store import models as m
+from andon.store import queries as q
+from andon.store.clock import utcnow
+from andon.tui.cli.app import JsonOpt, app, console, emit, home, open_db
 
 
 def run_json(run: m.Run) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def run_once(
     as_json: bool = JsonOpt,
 ) -> None:
     """Run queued runs in this process, one after another, until the queue is empty."""
-    from engine.pipeline import Pipeline  # the model SDK is slow to import; only here
+    from andon.engine.pipeline.stages import Pipeline  # the model SDK is slow to import; only here
 
     h, db = home(), open_db()
     done: list[dict[str, Any]] = []
@@ -138,8 +138,8 @@ def revert(
     as_json: bool = JsonOpt,
 ) -> None:
     """Revert a merged run's change on its base branch (a revert commit made by Andon)."""
-    from engine.postmerge import revert_merged_run
-    from policies.stored import current_user
+    from andon.engine.pipeline.postmerge import revert_merged_run
+    from andon.policies.stored import current_user
 
     h, db = home(), open_db()
     commit = revert_merged_run(h, db, run_id, user=current_user(), reason=reason)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tui.cli.app import app, home
+from andon.tui.cli.app import app, home
 
 
 @app.command()
@@ -18,6 +18,6 @@ def serve(
     the running one. SIGTERM or Ctrl-C stops gracefully (runs stay resumable); SIGHUP
     re-reads andon.toml.
     """
-    from engine.daemon import serve as run_daemon
+    from andon.engine.service.daemon import serve as run_daemon
 
     raise typer.Exit(run_daemon(home(), stdout=not quiet))

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from tui.messages import StoreChanged
+from andon.tui.messages import StoreChanged
 
 if TYPE_CHECKING:
-    from tui.app import AndonApp
+    from andon.tui.app import AndonApp
 
 
 class StoreScreen(Screen[None]):

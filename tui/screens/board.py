@@ -16,14 +16,14 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label
 from textual.worker import Worker, WorkerState
 
-from tui.commands import PaletteCommand
-from tui.data import FILTERS, PAGE, BoardData, load_board
-from tui.messages import BoardLoaded
-from tui.screens.base import StoreScreen
-from tui.widgets.board_header import BoardHeader
-from tui.widgets.footer import KeyBar
-from tui.widgets.lines_table import LinesTable
-from tui.widgets.runs_table import RunsTable
+from andon.tui.commands import PaletteCommand
+from andon.tui.data import FILTERS, PAGE, BoardData, load_board
+from andon.tui.messages import BoardLoaded
+from andon.tui.screens.base import StoreScreen
+from andon.tui.widgets.board_header import BoardHeader
+from andon.tui.widgets.footer import KeyBar
+from andon.tui.widgets.lines_table import LinesTable
+from andon.tui.widgets.runs_table import RunsTable
 
 FILTER_NAMES = list(FILTERS)
 SEARCH_DELAY = 0.2

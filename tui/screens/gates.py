@@ -1,7 +1,7 @@
 """The gates inbox ("needs you"): pending gates oldest first, what each asks, and one key
 to open its run, approve it, reject it or send it back with a comment.
 
-Decisions go through `engine.gates.decide_gate` as the OS user, which enforces the
+Decisions go through `engine.gates.gate.decide_gate` as the OS user, which enforces the
 category's approvers; a refusal shows as a notification. All store work happens in
 thread workers that post messages back; the app's `worker_failed` reports failures.
 """
@@ -19,18 +19,18 @@ from textual.containers import Container
 from textual.message import Message
 from textual.widgets import DataTable, Header, Label
 
-from engine.gates import REVISABLE, decide_gate
-from policies.stored import current_user
-from store import models as m
-from store.clock import utcnow
-from store.db import Database
-from tui.commands import PaletteCommand
-from tui.screens.base import StoreScreen
-from tui.widgets.footer import KeyBar
-from tui.widgets.gate_comment import GateCommentScreen
-from tui.widgets.gate_confirm import ApproveGateScreen
-from tui.widgets.gate_detail import GateDetail, GateItem
-from tui.widgets.gate_table import GateTable
+from andon.engine.gates.gate import REVISABLE, decide_gate
+from andon.policies.stored import current_user
+from andon.store import models as m
+from andon.store.clock import utcnow
+from andon.store.db import Database
+from andon.tui.commands import PaletteCommand
+from andon.tui.screens.base import StoreScreen
+from andon.tui.widgets.footer import KeyBar
+from andon.tui.widgets.gate_comment import GateCommentScreen
+from andon.tui.widgets.gate_confirm import ApproveGateScreen
+from andon.tui.widgets.gate_detail import GateDetail, GateItem
+from andon.tui.widgets.gate_table import GateTable
 
 MAX_GATES = 500
 

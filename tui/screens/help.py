@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from tui.widgets.format import STAGE_GLYPHS, level_dimmer
+from andon.tui.widgets.format import STAGE_GLYPHS, level_dimmer
 
 LEGEND = [
     ("stages", "prepare · plan · implement · validate · review · merge"),

@@ -22,15 +22,15 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Header, Input, Label, Select
 
-from engine.errors import UserError
-from store import models as m
-from store.clock import as_utc, utcnow
-from store.db import Database
-from tui.commands import PaletteCommand
-from tui.screens.base import StoreScreen
-from tui.widgets.footer import KeyBar
-from tui.widgets.history_metrics import CategoryMetrics, HistoryMetrics, Metrics
-from tui.widgets.history_table import HistoryTable
+from andon.engine.errors import UserError
+from andon.store import models as m
+from andon.store.clock import as_utc, utcnow
+from andon.store.db import Database
+from andon.tui.commands import PaletteCommand
+from andon.tui.screens.base import StoreScreen
+from andon.tui.widgets.footer import KeyBar
+from andon.tui.widgets.history_metrics import CategoryMetrics, HistoryMetrics, Metrics
+from andon.tui.widgets.history_table import HistoryTable
 
 PAGE = 50
 MAX_DAYS = 366  # the sparklines of "all" cover at most the last year

@@ -15,10 +15,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Header
 
-from engine.errors import UserError
-from policies.level import Level
-from policies.policy import Policy
-from policies.stored import (
+from andon.engine.errors import UserError
+from andon.policies.level import Level
+from andon.policies.policy import Policy
+from andon.policies.stored import (
     category_recommendation,
     category_record,
     current_user,
@@ -28,13 +28,13 @@ from policies.stored import (
     set_level,
     stored_policies,
 )
-from store.db import Database
-from tui.commands import PaletteCommand
-from tui.screens.base import StoreScreen
-from tui.widgets.footer import KeyBar
-from tui.widgets.policy_detail import PolicyDetail, PolicyFacts
-from tui.widgets.policy_level import PolicyLevelScreen
-from tui.widgets.policy_table import PolicyTable
+from andon.store.db import Database
+from andon.tui.commands import PaletteCommand
+from andon.tui.screens.base import StoreScreen
+from andon.tui.widgets.footer import KeyBar
+from andon.tui.widgets.policy_detail import PolicyDetail, PolicyFacts
+from andon.tui.widgets.policy_level import PolicyLevelScreen
+from andon.tui.widgets.policy_table import PolicyTable
 
 AUDIT_ROWS = 200
 

@@ -16,11 +16,11 @@ from textual.binding import Binding
 from textual.widgets import Label, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from engine.gates import REVISABLE
-from store import models as m
-from tui import actions
-from tui.commands import PaletteCommand
-from tui.data import (
+from andon.engine.gates.gate import REVISABLE
+from andon.store import models as m
+from andon.tui import actions
+from andon.tui.commands import PaletteCommand
+from andon.tui.data import (
     RunDetail,
     TranscriptCursor,
     load_diff,
@@ -28,16 +28,16 @@ from tui.data import (
     load_run,
     load_transcript,
 )
-from tui.messages import ActionDone, DiffLoaded, RunLoaded, TranscriptLoaded
-from tui.screens.base import StoreScreen
-from tui.widgets.checks_view import ChecksView
-from tui.widgets.confirm import Confirm
-from tui.widgets.diff_view import DiffView
-from tui.widgets.footer import KeyBar
-from tui.widgets.gate_confirm import ApproveGateScreen
-from tui.widgets.run_header import RunHeader, StageTimeline
-from tui.widgets.text_prompt import TextPrompt
-from tui.widgets.transcript import TranscriptView
+from andon.tui.messages import ActionDone, DiffLoaded, RunLoaded, TranscriptLoaded
+from andon.tui.screens.base import StoreScreen
+from andon.tui.widgets.checks_view import ChecksView
+from andon.tui.widgets.confirm import Confirm
+from andon.tui.widgets.diff_view import DiffView
+from andon.tui.widgets.footer import KeyBar
+from andon.tui.widgets.gate_confirm import ApproveGateScreen
+from andon.tui.widgets.run_header import RunHeader, StageTimeline
+from andon.tui.widgets.text_prompt import TextPrompt
+from andon.tui.widgets.transcript import TranscriptView
 
 DIFF_EVERY = 2.0  # seconds between diff reloads of a live run (git is not free)
 TABS = ("transcript", "diff", "checks")

@@ -1,8 +1,8 @@
 """Specs and queue: known specs, the queue of active runs, schedules; submit a spec by
 path, requeue a spec, cancel a run.
 
-Submitting goes through `engine.queue.submit` (a spec that does not parse queues
-nothing and shows its SpecError); requeue through `engine.queue.enqueue`; cancel through
+Submitting goes through `engine.run.queue.submit` (a spec that does not parse queues
+nothing and shows its SpecError); requeue through `engine.run.queue.enqueue`; cancel through
 `tui.actions.cancel` (a queued run is cancelled at once, a started one is asked to stop
 at its next step). Store work runs in thread workers that post messages back; the app's
 `worker_failed` reports failures.
@@ -23,20 +23,20 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Header, TabbedContent, TabPane
 
-from engine.errors import NotFound, UserError
-from engine.home import Home
-from engine.queue import enqueue
-from policies.stored import current_user
-from store import models as m
-from store.clock import utcnow
-from store.db import Database
-from tui.actions import cancel
-from tui.commands import PaletteCommand
-from tui.screens.base import StoreScreen
-from tui.widgets.footer import KeyBar
-from tui.widgets.spec_confirm import SpecConfirmScreen
-from tui.widgets.spec_submit import SpecSubmitScreen
-from tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
+from andon.engine.errors import NotFound, UserError
+from andon.engine.factory.home import Home
+from andon.engine.run.queue import enqueue
+from andon.policies.stored import current_user
+from andon.store import models as m
+from andon.store.clock import utcnow
+from andon.store.db import Database
+from andon.tui.actions import cancel
+from andon.tui.commands import PaletteCommand
+from andon.tui.screens.base import StoreScreen
+from andon.tui.widgets.footer import KeyBar
+from andon.tui.widgets.spec_confirm import SpecConfirmScreen
+from andon.tui.widgets.spec_submit import SpecSubmitScreen
+from andon.tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
 
 MAX_ROWS = 500
 
@@ -45,7 +45,7 @@ def schedule_zone(home: Home | None) -> str:
     """The time zone schedules fire in: andon.toml's [engine] timezone (UTC by default)."""
     if home is None:
         return "UTC"
-    from engine.runner import EngineSettings
+    from andon.engine.service.runner import EngineSettings
 
     try:
         return EngineSettings.from_config(home.config).timezone
@@ -58,7 +58,7 @@ def next_fire(schedule: str | None, now: datetime, zone: str = "UTC") -> datetim
     (standard cron weekdays, in `zone`); None if it does not parse."""
     if not schedule:
         return None
-    from engine.runner import crontab
+    from andon.engine.spec.schedule import crontab
 
     try:
         return crontab(schedule, ZoneInfo(zone)).get_next_fire_time(None, now)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.data import BoardData
-from tui.widgets.format import percent, spend
+from andon.tui.data import BoardData
+from andon.tui.widgets.format import percent, spend
 
 
 class BoardHeader(Static):

@@ -10,10 +10,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, RichLog
 
-from store.queries import StepRow
-from tui.data import RunDetail
-from tui.widgets.cells import Col, KeyedTable
-from tui.widgets.format import elapsed, percent
+from andon.store.queries import StepRow
+from andon.tui.data import RunDetail
+from andon.tui.widgets.cells import Col, KeyedTable
+from andon.tui.widgets.format import elapsed, percent
 
 
 def _verdict(step: StepRow) -> Text:

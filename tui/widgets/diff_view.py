@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, OptionList, RichLog
 from textual.widgets.option_list import Option
 
-from tui.data import DiffData, FileDiff
+from andon.tui.data import DiffData, FileDiff
 
 ADDED = Style(bgcolor="#1f3d1f")
 REMOVED = Style(bgcolor="#4a1f1f")

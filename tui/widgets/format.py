@@ -6,8 +6,8 @@ from datetime import datetime
 
 from rich.text import Text
 
-from store import models as m
-from store.clock import as_utc
+from andon.store import models as m
+from andon.store.clock import as_utc
 
 LEVEL_NAMES = {2: "supervised", 3: "spec-driven", 4: "dark"}
 

@@ -9,8 +9,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from store import models as m
-from tui.widgets.gate_detail import exact_change
+from andon.store import models as m
+from andon.tui.widgets.gate_detail import exact_change
 
 
 class ApproveGateScreen(ModalScreen[bool]):

@@ -20,8 +20,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from store import models as m
-from store.clock import as_utc
+from andon.store import models as m
+from andon.store.clock import as_utc
 
 #: Keys rendered by a dedicated section below (in this order); others are listed after.
 _KNOWN = ("tool", "action", "command", "input", "path", "preview", "diff", "plan",

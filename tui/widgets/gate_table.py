@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.gates import timed_out
-from tui.widgets.gate_detail import GateItem, format_age
-from tui.widgets.keyed_table import KeyedTable
+from andon.engine.gates.gate import timed_out
+from andon.tui.widgets.gate_detail import GateItem, format_age
+from andon.tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = ("gate", "kind", "run", "category", "age", "title")
 TITLE_WIDTH = 48

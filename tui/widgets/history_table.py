@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, tzinfo
 
-from store import models as m
-from store.clock import as_utc
-from tui.widgets.keyed_table import KeyedTable
+from andon.store import models as m
+from andon.store.clock import as_utc
+from andon.tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = ("run", "created", "status", "category", "lvl", "title", "cost", "sat")
 

@@ -7,9 +7,9 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from tui.data import LineRow
-from tui.widgets.cells import Col, KeyedTable
-from tui.widgets.format import level_dimmer, percent, spend
+from andon.tui.data import LineRow
+from andon.tui.widgets.cells import Col, KeyedTable
+from andon.tui.widgets.format import level_dimmer, percent, spend
 
 
 def _count(n: int, style: str = "") -> Text:

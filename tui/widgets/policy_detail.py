@@ -14,12 +14,12 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from policies.level import Level
-from policies.policy import Policy
-from policies.record import Recommendation, TrackRecord
-from store import models as m
-from store.clock import as_utc
-from tui.widgets.policy_table import budget_text, timeout_text
+from andon.policies.level import Level
+from andon.policies.policy import Policy
+from andon.policies.record import Recommendation, TrackRecord
+from andon.store import models as m
+from andon.store.clock import as_utc
+from andon.tui.widgets.policy_table import budget_text, timeout_text
 
 
 @dataclass(frozen=True)

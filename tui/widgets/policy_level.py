@@ -10,8 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from policies.level import Level
-from tui.widgets.policy_detail import PolicyFacts, recommendation_text, record_text
+from andon.policies.level import Level
+from andon.tui.widgets.policy_detail import PolicyFacts, recommendation_text, record_text
 
 
 class PolicyLevelScreen(ModalScreen[str | None]):

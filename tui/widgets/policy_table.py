@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from policies.level import Level
-from policies.policy import Policy
-from tui.widgets.keyed_table import KeyedTable
+from andon.policies.level import Level
+from andon.policies.policy import Policy
+from andon.tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = ("category", "level", "budget", "daily", "max diff", "tries", "satisf.",
            "plan gate", "protected", "approvers", "on budget", "gate timeout")

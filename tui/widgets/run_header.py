@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from store import models as m
-from tui.data import RunDetail
-from tui.widgets.format import (
+from andon.store import models as m
+from andon.tui.data import RunDetail
+from andon.tui.widgets.format import (
     LEVEL_NAMES,
     STAGE_GLYPHS,
     money,

@@ -12,9 +12,9 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from tui.data import RunRow
-from tui.widgets.cells import Col, KeyedTable
-from tui.widgets.format import run_cost, run_elapsed, stage_strip, status_text, tokens
+from andon.tui.data import RunRow
+from andon.tui.widgets.cells import Col, KeyedTable
+from andon.tui.widgets.format import run_cost, run_elapsed, stage_strip, status_text, tokens
 
 
 def cells(run: RunRow, now: datetime) -> tuple[Any, ...]:

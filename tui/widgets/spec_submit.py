@@ -13,11 +13,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from engine.errors import UserError
-from engine.queue import submit
-from store import models as m
-from store.db import Database
-from tui.widgets.spec_path_suggester import PathSuggester
+from andon.engine.errors import UserError
+from andon.engine.run.queue import submit
+from andon.store import models as m
+from andon.store.db import Database
+from andon.tui.widgets.spec_path_suggester import PathSuggester
 
 
 class SpecSubmitScreen(ModalScreen[m.Run | None]):

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from store import models as m
-from store.clock import as_utc
-from tui.widgets.gate_detail import format_age
-from tui.widgets.keyed_table import KeyedTable
+from andon.store import models as m
+from andon.store.clock import as_utc
+from andon.tui.widgets.gate_detail import format_age
+from andon.tui.widgets.keyed_table import KeyedTable
 
 
 def _cut(text: str, width: int) -> str:

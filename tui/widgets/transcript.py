@@ -27,7 +27,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.data import Entry, TranscriptChunk
+from andon.tui.data import Entry, TranscriptChunk
 
 MORE_KEY = "more"  # the line on top saying that earlier entries exist
 OUTPUT_LINES = 200  # lines of a tool's output shown when opened

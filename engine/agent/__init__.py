@@ -1,0 +1,1 @@
+"""The agent: its tool loop, tools, prompt, budget, checkpoints and loop guard."""

@@ -1,0 +1,1 @@
+"""The agent's tools: the editor and the sandboxed shell."""

@@ -1,0 +1,1 @@
+"""Where a factory lives: its home folder, database path and andon.toml."""

@@ -1,0 +1,1 @@
+"""Model calls: provider choice, real and scripted providers, retries, pricing, the recorder."""

@@ -1,0 +1,38 @@
+"""Which model a run talks to: the real API, or a script served through the same SDK."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anthropic
+
+from andon.engine.errors import UserError
+from andon.engine.factory.home import Home
+from andon.store import models as m
+
+SCRIPTED = "scripted"
+
+
+def provider_of(spec: m.Spec, home: Home) -> tuple[str, str | None]:
+    """(provider, model): `model:` in the spec wins, then `[engine] provider` in andon.toml."""
+    choice = spec.model or home.engine_setting("provider", "anthropic")
+    if choice == SCRIPTED:
+        return SCRIPTED, SCRIPTED
+    if choice == "anthropic":
+        return "anthropic", home.engine_setting("model", None)
+    return "anthropic", choice
+
+
+def open_model(spec: m.Spec, home: Home) -> tuple[anthropic.Anthropic, str]:
+    """A client and the model name to send; the name is "scripted" for scripts."""
+    provider, model = provider_of(spec, home)
+    if provider == SCRIPTED:
+        from andon.engine.llm.scripted import ScriptedModel
+
+        if not spec.script:
+            raise UserError(f"spec {spec.path}: model 'scripted' needs a script: name one with "
+                            f"'script:' or put {Path(spec.path).stem}.script.yaml beside it")
+        return ScriptedModel(Path(spec.script)).client(), SCRIPTED
+    from andon.engine.llm.real import DEFAULT_MODEL, real_client
+
+    return real_client(), model or DEFAULT_MODEL

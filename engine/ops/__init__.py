@@ -1,0 +1,1 @@
+"""Operator tools: doctor, the demo factory and replay."""

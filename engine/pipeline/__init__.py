@@ -1,0 +1,1 @@
+"""A run's life from worktree to merge: stages, checks, holdout scenarios, post-merge watch."""

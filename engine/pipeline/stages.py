@@ -1,0 +1,823 @@
+"""One run through the stages, and back again where the work is not good enough yet.
+
+    prepare    the run's worktree on branch andon/<run-id> from the base (reused when
+               resuming), then the repository's setup commands
+    plan       when the policy asks (level 2, or plan_gate at level 3): the model writes a
+               plan without tools; gatekeeper.plan; the plan opens the agent's first message
+    implement  the agent loop in the worktree; the engine commits its work
+    validate   the spec's checks (visible to the agent) and the holdout scenarios (never
+               visible) -> satisfaction. Failures go back to implement as feedback (check
+               output tails, titles of failed scenarios) up to the policy's max_attempts;
+               the same failure twice in a row ends the run as "stuck"
+    review     gatekeeper.review: approved -> merge; revised -> implement again with the
+               person's comment (counts as an attempt)
+    merge      into the base, as the repository says (merge commit or rebase); a conflict
+               goes to gatekeeper.conflict; idempotent; optional push
+    post-merge the checks again on the merged base; a failure reverts the run on the base
+               (status "reverted") and tells a person (gatekeeper.post_merge)
+
+Each stage either lets the run go on or ends it with a status and a reason (`RunEnded`),
+and writes steps and events through the run's `RunLog`. What a stage finished is kept in
+`run.data["pipeline"]`, so `execute()` on an interrupted run resumes: same worktree,
+finished stages skipped, the agent continuing from its checkpoint, never a second merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from andon.engine.agent.budget import Budget
+from andon.engine.agent.loop import Agent
+from andon.engine.agent.prompt import system_prompt
+from andon.engine.agent.tools.editor import EditorTool
+from andon.engine.agent.tools.shell import BashTool
+from andon.engine.errors import UserError
+from andon.engine.factory.home import Home
+from andon.engine.gates.gate import PolicyGatekeeper
+from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
+from andon.engine.llm.provider import SCRIPTED, open_model, provider_of
+from andon.engine.llm.retry import call_with_retries
+from andon.engine.pipeline import postmerge, scenarios
+from andon.engine.pipeline.checks import CHECK_TIMEOUT, CheckResult, run_checks
+from andon.engine.run.control import Cancelled, RunControl, Stopping
+from andon.engine.run.log import RunLog
+from andon.engine.workspace import merge as merging
+from andon.engine.workspace import worktree as workspace
+from andon.engine.workspace.sandbox import SandboxConfig, bwrap_available
+from andon.engine.workspace.worktree import RepoSettings, Workspace
+from andon.policies.policy import Policy
+from andon.policies.stored import load_policy
+from andon.store import models as m
+from andon.store.clock import as_utc, utcnow
+from andon.store.db import Database
+
+FEEDBACK_TAIL = 3_000  # characters of a failed check's output the agent is shown
+PLAN_MAX_TOKENS = 4_096
+JUDGE_MAX_TOKENS = 1_024
+MAX_PLAN_REVISIONS = 5
+MAX_CONFLICT_ROUNDS = 5
+
+PLAN_REQUEST = (
+    "Before changing anything, write a short plan for implementing the spec: the files "
+    "you will change or add, what each change does, and how you will check it. Plain "
+    "numbered steps; no code yet."
+)
+FIRST_MESSAGE = "Implement the spec."
+
+
+class RunEnded(Exception):
+    def __init__(self, status: str, reason: str) -> None:
+        self.status, self.reason = status, reason
+        super().__init__(f"{status}: {reason}")
+
+
+class RunHeld(Exception):
+    """A gate stays undecided (the policy holds it): the run waits, resumable."""
+
+
+@dataclass
+class Failure:
+    """What went wrong in one attempt: what the agent is told, and its signature."""
+
+    feedback: str
+    signature: str
+    summary: str
+    checks_failed: bool = False
+
+
+class _TurnCommits(RunControl):
+    """The agent's RunControl: at each turn boundary it first commits what the last turn
+    changed, so the run's branch holds the work step by step."""
+
+    def __init__(self, control: RunControl, commit: Callable[[], object]) -> None:
+        super().__init__(control.db, control.run_id, stop=control.stop,
+                         on_hold=control.on_hold)
+        self._commit = commit
+
+    def boundary(self) -> None:
+        self._commit()
+        super().boundary()
+
+
+@dataclass
+class RunContext:
+    run: m.Run
+    spec: m.Spec
+    ws: Workspace | None = None
+    repo: RepoSettings | None = None
+    plan: str | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    scenarios: list[scenarios.ScenarioResult] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(self, home: Home, db: Database, run_id: int, *,
+                 control: RunControl | None = None) -> None:
+        self.home = home
+        self.db = db
+        self.log = RunLog(db, run_id)
+        self.control = control or RunControl(db, run_id)
+        with db.read() as s:
+            run = s.get(m.Run, run_id)
+            if run is None:
+                raise UserError(f"no run {run_id}")
+            spec = s.get(m.Spec, run.spec_id)
+            assert spec is not None
+        self.ctx = RunContext(run=run, spec=spec)
+        self.policy: Policy = Policy.default(run.category, run.level)
+        self._model: tuple[Any, str] | None = None
+        self.gatekeeper: Gatekeeper = Gatekeeper()
+
+    # -- the whole run ---------------------------------------------------------------
+
+    def execute(self) -> str:
+        """Take the run through every stage (resuming where it stopped); returns its
+        final status, or "interrupted" when the engine is stopping or a gate holds the
+        run undecided (it resumes later)."""
+        if self.ctx.run.status in m.TERMINAL_STATUSES:
+            return self.ctx.run.status
+        try:
+            self._begin()
+            self.policy = self._policy()
+            self.gatekeeper = PolicyGatekeeper(self.db, self.ctx.run.id or 0, self.policy,
+                                               control=self.control)
+            self._require_sandbox()
+            self.prepare()
+            if not self._done("merged"):
+                self.plan()
+                self.build()
+            self.push()
+            status, reason = self.watch()
+        except RunEnded as end:
+            return self._finish(end.status, end.reason)
+        except Cancelled as exc:
+            return self._finish(m.CANCELLED, str(exc))
+        except Stopping as exc:
+            return self._pause(m.INTERRUPTED, f"interrupted: {exc}; it resumes from here")
+        except RunHeld as exc:  # resumable: recovery queues it again
+            return self._pause(m.INTERRUPTED, str(exc))
+        except UserError as exc:
+            return self._finish(m.FAILED, str(exc))
+        except Exception as exc:  # a bug or an outage must not leave the run "running"
+            return self._finish(m.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._close_model()
+        return self._finish(status, reason)
+
+    def _begin(self) -> None:
+        run = self.ctx.run
+        fields: dict[str, Any] = {"status": m.RUNNING}
+        if run.started_at is None:
+            fields["started_at"] = utcnow()
+        self.ctx.run = self.log.update(**fields)
+        if self._state():
+            self.log.event("run.resumed", f"resuming in stage {run.stage or '-'}",
+                           stage=run.stage)
+
+    def _finish(self, status: str, reason: str) -> str:
+        now = utcnow()
+        fields: dict[str, object] = {"status": status, "reason": reason, "finished_at": now}
+        if status == m.MERGED and self.ctx.run.merged_at is None:
+            fields["merged_at"] = now
+        self.ctx.run = self.log.update(**fields)
+        self.log.event(f"run.{status}", reason)
+        try:  # open gates are voided; a level-4 ending gives the circuit breaker its say
+            self.gatekeeper.finished(status)
+        except Exception as exc:
+            self.log.event("policy", f"after the run: {type(exc).__name__}: {exc}")
+        self._retire_worktree(status)
+        return status
+
+    def _pause(self, status: str, reason: str) -> str:
+        self.ctx.run = self.log.update(status=status, reason=reason)
+        self.log.event(f"run.{status}", reason)
+        return status
+
+    # -- stages ----------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        self.control.boundary()
+        self.log.enter("prepare")
+        spec, run = self.ctx.spec, self.ctx.run
+        repo = self._repo()
+        self.ctx.repo = repo
+        if spec.scenarios:  # a spec that names holdout checks must not run without them
+            scenarios.scenario_folder(self.home.scenarios, spec.scenarios)
+        path = workspace.path_for(self.home.worktrees, run.id or 0)
+        fresh = not (path / ".git").exists()
+        with self.log.step("git", "worktree") as step:
+            ws = workspace.prepare(repo.path, repo.base, self.home.worktrees, run.id or 0,
+                                   base_commit=run.base_commit)
+            step.output = (f"{ws.path} on {ws.branch} from {repo.base} at "
+                           f"{ws.base_commit[:10]}" + ("" if fresh else " (reused)"))
+        self.ctx.ws = ws
+        self.ctx.run = self.log.update(repo_path=str(ws.repo), base=repo.base,
+                                       worktree=str(ws.path), branch=ws.branch,
+                                       base_commit=ws.base_commit)
+        if fresh:
+            self.log.event("workspace", f"worktree {ws.path.name} on {ws.branch}",
+                           spec=spec.title)
+        if fresh or not self._done("setup"):
+            self._setup(ws, repo.setup)
+        ws.excluded = list(self._state().get("excluded", []))
+
+    def _setup(self, ws: Workspace, commands: list[str]) -> None:
+        timeout = float(self.home.engine_setting("setup_timeout", workspace.SETUP_TIMEOUT))
+        for command in commands:
+            with self.log.step("setup", command, input={"command": command}) as step:
+                out = workspace.run_setup(ws.path, command, timeout)
+                step.output, step.exit_code = out.output, out.exit_code
+                step.status = "ok" if out.passed else "failed"
+                step.data = {"timed_out": out.timed_out, "seconds": round(out.seconds, 3)}
+            if not out.passed:
+                why = "timed out" if out.timed_out else f"exit {out.exit_code}"
+                raise RunEnded(m.FAILED, f"setup command `{command}` failed ({why})")
+        excluded = workspace.untracked(ws)  # what setup made is never the agent's work
+        self._mark(setup=True, excluded=excluded)
+        if commands:
+            self.log.event("workspace", f"setup: {len(commands)} command(s) ran",
+                           excluded=excluded)
+
+    def plan(self) -> None:
+        """The model's plan, written without tools, when the policy asks for one."""
+        state = self._state()
+        if "plan" in state:
+            self.ctx.plan = state["plan"]
+            return
+        level = self.ctx.run.level
+        if not (level == 2 or (level == 3 and self.policy.plan_gate)):
+            return
+        self.control.boundary()
+        self.log.enter("plan")
+        ws = self._ws()
+        client, model_name = self._client()
+        system = system_prompt(self.ctx.spec, ws.path)
+        messages: list[dict[str, Any]] = [{"role": "user", "content": PLAN_REQUEST}]
+        for _ in range(MAX_PLAN_REVISIONS):
+            with self.log.step("plan", "plan") as step:
+                text = self._ask(client, model_name, system, messages, PLAN_MAX_TOKENS)
+                step.output = text
+            self.log.event("plan", "the model wrote a plan", chars=len(text))
+            decision = self.gatekeeper.plan(text)
+            if decision.approved:
+                break
+            self._refused(decision, "plan")
+            messages += [{"role": "assistant", "content": text},
+                         {"role": "user", "content": "A person asked for changes to the "
+                          f"plan: {decision.comment}\nWrite the revised plan."}]
+        else:
+            raise RunEnded(m.REJECTED, f"the plan was revised {MAX_PLAN_REVISIONS} "
+                           "times without being approved")
+        self.ctx.plan = text
+        self._mark(plan=text)
+
+    def build(self) -> None:
+        """implement -> validate -> review -> merge, as many attempts as it takes."""
+        while True:
+            state = self._state()
+            attempt = int(state.get("attempt", 0)) or 1
+            if state.get("implemented", 0) < attempt:
+                self.implement(attempt, state.get("feedback"))
+            if state.get("validated", 0) < attempt:
+                failure = self.validate(attempt)
+                if failure is not None:
+                    self._next_attempt(attempt, failure)
+                    continue
+                self._mark(validated=attempt)
+            if state.get("reviewed", 0) < attempt:
+                decision = self.review()
+                if decision.verdict == "revised":
+                    self._next_attempt(attempt, self._revision(decision, "review"))
+                    continue
+                self._mark(reviewed=attempt)
+            failure = self.merge()
+            if failure is None:
+                return
+            self._next_attempt(attempt, failure)
+
+    def implement(self, attempt: int, feedback: str | None) -> None:
+        self.control.boundary()
+        self.log.enter("implement")
+        if self.ctx.run.attempt != attempt:
+            self.ctx.run = self.log.update(attempt=attempt)
+        self._mark(attempt=attempt)
+        ws = self._ws()
+        if attempt == 1:
+            message = FIRST_MESSAGE
+            if self.ctx.plan:
+                message += ("\n\nThe plan for this change (follow it):\n\n" + self.ctx.plan)
+            conversation = [{"role": "user", "content": message}]
+        else:
+            conversation = self._continued(attempt, feedback or "")
+        result = self._run_agent(ws, conversation, attempt)
+        self._commit(f"attempt {attempt}")
+        if result.status != "done":
+            status = m.STUCK if result.status == "stuck" else m.FAILED
+            raise RunEnded(status, result.reason or f"the agent stopped ({result.status})")
+        self._mark(implemented=attempt)
+
+    def _run_agent(self, ws: Workspace, messages: list[dict[str, Any]], attempt: int) -> Any:
+        """The agent loop for one attempt (resuming from its checkpoint when there is one)."""
+        client, model_name = self._client()
+        self.log.update(model=model_name)
+        sandbox = self._sandbox(ws.path)
+        tools = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
+        try:
+            agent = Agent(client=client, model=model_name, tools=tools, log=self.log,
+                          system=system_prompt(self.ctx.spec, ws.path),
+                          budget=Budget.tightest(self.ctx.spec.budget, self.policy.budget),
+                          control=_TurnCommits(self.control, self.commit_turn),
+                          gatekeeper=self.gatekeeper,
+                          prices=self.home.config.get("prices"))
+            result = agent.run(messages, attempt=attempt)
+            while result.status == "budget" and result.breach is not None:
+                if not self.gatekeeper.budget(result.breach.reason).approved:
+                    break
+                agent.extend_budget(result.breach)
+                result = agent.run(messages, attempt=attempt)
+            return result
+        finally:
+            for tool in tools:
+                tool.close()
+
+    def commit_turn(self, turn: int | None = None) -> str | None:
+        """Commit what the agent changed in its last turn, if anything (called at each of
+        the agent's turn boundaries through `_TurnCommits`)."""
+        if workspace.merging(self._ws()):
+            return None  # conflicts being resolved: the attempt's end concludes the merge
+        run = self.log.run()
+        n = run.turns if turn is None else turn
+        return self._commit(f"turn {n} of attempt {run.attempt}", quiet=True)
+
+    def validate(self, attempt: int) -> Failure | None:
+        """Checks, then (when they pass) scenarios; a Failure when the attempt is not
+        good enough yet, None when the run may go on to review."""
+        self.control.boundary()
+        self.log.enter("validate")
+        ws = self._ws()
+        timeout = float(self.home.engine_setting("check_timeout", CHECK_TIMEOUT))
+        self.ctx.checks = run_checks(self.log, self.ctx.spec.checks, ws.path,
+                                     self._sandbox(ws.path), timeout)
+        failed = [c for c in self.ctx.checks if not c.passed]
+        self.ctx.scenarios = [] if failed else self._scenarios(ws)
+        value = scenarios.satisfaction(self.ctx.scenarios)
+        if self.ctx.scenarios:
+            self.ctx.run = self.log.update(satisfaction=value)
+            self.log.event("satisfaction", "no scenario trial ran" if value is None else
+                           f"satisfaction {value:.2f}", satisfaction=value)
+        missed = [r for r in self.ctx.scenarios if r.failed]
+        low = value is not None and value < self.policy.satisfaction_threshold
+        if not failed and not low:
+            return None
+        if not failed and attempt >= self.policy.max_attempts:
+            return None  # checks pass; review decides on the low satisfaction (escalation)
+        return _failure(failed, missed if low else [])
+
+    def _scenarios(self, ws: Workspace) -> list[scenarios.ScenarioResult]:
+        name = self.ctx.spec.scenarios
+        if not name:
+            return []
+        folder = scenarios.scenario_folder(self.home.scenarios, name)
+        found = scenarios.load_scenarios(folder)
+        if not found:
+            self.log.event("scenario", f"no scenarios in {folder}")
+            return []
+        timeout = float(self.home.engine_setting("scenario_timeout",
+                                                 scenarios.SCENARIO_TIMEOUT))
+        trials = int(self.home.engine_setting("scenario_trials", scenarios.DEFAULT_TRIALS))
+        provider, _ = provider_of(self.ctx.spec, self.home)
+        results = []
+        for scenario in found:
+            self.control.boundary()
+            with self.log.step("scenario", scenario.title) as step:
+                if scenario.kind == "check":
+                    result = scenarios.run_check(
+                        scenario, ws.path, scenarios_root=self.home.scenarios,
+                        hide=self._hidden(),
+                        allow_unsandboxed=self._sandbox(ws.path).allow_unsandboxed,
+                        timeout=timeout)
+                elif provider == SCRIPTED:
+                    result = scenarios.skipped_story(
+                        scenario, "skipped: stories are judged by a real model; this run "
+                        "uses the scripted provider")
+                else:
+                    result = self._judge(scenario, ws, trials)
+                step.status, step.output, step.exit_code = (result.status, result.output,
+                                                            result.exit_code)
+                step.data = {"kind": result.kind, "trials": result.trials,
+                             "passed": result.passed, **result.data}
+            verdict = {"ok": "satisfied", "failed": "not satisfied",
+                       "skipped": "skipped"}[result.status]
+            self.log.event("scenario", f"{scenario.title}: {verdict}",
+                           passed=result.passed, trials=result.trials)
+            results.append(result)
+        return results
+
+    def _judge(self, scenario: scenarios.Scenario, ws: Workspace,
+               trials: int) -> scenarios.ScenarioResult:
+        client, model_name = self._client()
+
+        def ask(system: str, text: str) -> str:
+            return self._ask(client, model_name, system,
+                             [{"role": "user", "content": text}], JUDGE_MAX_TOKENS)
+
+        return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
+
+    def review(self) -> Decision:
+        self.control.boundary()
+        self.log.enter("review")
+        ws = self._ws()
+        if not workspace.changed(ws):
+            raise self._nothing_changed()
+        detail = ReviewDetail(
+            diff=workspace.diff(ws), numstat=workspace.diff(ws, stat=True),
+            checks=[{"command": c.command, "exit_code": c.exit_code, "passed": c.passed,
+                     "timed_out": c.timed_out} for c in self._checks()],
+            satisfaction=self.log.run().satisfaction,
+            scenarios=[{"title": r.title, "status": r.status, "passed": r.passed,
+                        "trials": r.trials} for r in self.ctx.scenarios],
+            spend=self._spend(),
+        )
+        decision = self.gatekeeper.review(detail)
+        if decision.verdict not in ("approved", "revised"):
+            self._refused(decision, "review")
+        self.log.event("review", "approved" + (f" by {decision.by}" if decision.by else
+                                              " (no gate needed)")
+                       if decision.approved else f"revised: {decision.comment}")
+        return decision
+
+    def merge(self) -> Failure | None:
+        """Into the base; a Failure (back to implement) when a person asks the agent to
+        resolve a conflict, None once merged."""
+        self.control.boundary()
+        self.log.enter("merge")
+        ws, run, repo = self._ws(), self.ctx.run, self._repo_settings()
+        message = (f"Merge andon run {run.id}: {self.ctx.spec.title}\n\n"
+                   f"Andon-Run: {run.id}\nAndon-Category: {run.category}\n"
+                   f"Andon-Level: {run.level}")
+        for _ in range(MAX_CONFLICT_ROUNDS):
+            with self.log.step("merge", ws.base) as step:
+                result = merging.merge_run(ws, run.id or 0, message, repo.merge)
+                step.output = result.detail
+                step.status = "failed" if result.status == "conflict" else "ok"
+                step.data = {"status": result.status, "files": result.files,
+                             "mode": repo.merge}
+            if result.status == "empty":
+                raise self._nothing_changed()
+            if result.status != "conflict":
+                break
+            self.log.event("merge.conflict", result.detail, files=result.files)
+            decision = self.gatekeeper.conflict(result.files, result.detail)
+            if decision.verdict == "revised":
+                files = merging.conflict_markers(ws)
+                return Failure(
+                    f"The base branch {ws.base} moved and conflicts with your change. Its "
+                    f"new state is merged into the worktree with conflict markers in: "
+                    f"{', '.join(files) or 'no file (it merged cleanly now)'}. Resolve them "
+                    f"keeping both intents, run the checks, and finish."
+                    + (f"\n\nA person's note: {decision.comment}" if decision.comment else ""),
+                    signature="", summary=f"conflict in {', '.join(result.files)}")
+            if not decision.approved:
+                status = m.REJECTED if decision.by else m.FAILED
+                raise RunEnded(status, f"merge conflict in {', '.join(result.files)}: "
+                               f"{ws.base} moved since the run started"
+                               + (f" ({decision.comment})" if decision.comment and
+                                  decision.by else ""))
+            self._commit("conflict resolved by a person")  # then try again
+        else:
+            raise RunEnded(m.FAILED, f"still conflicting after {MAX_CONFLICT_ROUNDS} rounds")
+        assert result.commit is not None
+        previous = result.previous
+        self._mark(merged=result.commit, previous=previous)
+        self.ctx.run = self.log.update(merge_commit=result.commit, head_commit=ws.head(),
+                                       merged_at=self.ctx.run.merged_at or utcnow())
+        how = "already merged" if result.status == "already" else "merged"
+        self.log.event("merge", f"{how} into {ws.base} as {result.commit[:10]}",
+                       commit=result.commit, mode=repo.merge)
+        return None
+
+    def push(self) -> None:
+        """Send the base to the repository's remote, when one is configured."""
+        remote = self._repo_settings().push
+        state = self._state()
+        merged = state.get("merged")
+        if not remote or not merged or state.get("pushed") == merged:
+            return
+        ws = self._ws()
+        with self.log.step("push", remote) as step:
+            try:
+                step.output = merging.push(ws.repo, remote, ws.base)
+            except Exception as exc:  # the merge stands; a person can push by hand
+                step.status, step.output = "failed", str(exc)
+                self.log.event("push", f"push of {ws.base} to {remote} failed: {exc}")
+                self._mark(push_failed=str(exc))
+                return
+        self._mark(pushed=merged)
+        self.log.event("push", f"pushed {ws.base} to {remote}")
+
+    def _nothing_changed(self) -> RunEnded:
+        """A one-off spec asked for a change and got none: a failure. A recurring spec
+        that finds nothing to do has simply had a quiet day."""
+        if self.ctx.spec.schedule:
+            return RunEnded(m.UNCHANGED, "nothing to change this time: the recurring spec "
+                            "left the repository as it was")
+        return RunEnded(m.FAILED, "the run changed nothing: there is nothing to merge")
+
+    def watch(self) -> tuple[str, str]:
+        """The post-merge watch: the checks on the merged base; revert when they fail."""
+        ws, state, spec = self._ws(), self._state(), self.ctx.spec
+        merged, previous = state["merged"], state.get("previous")
+        pushed_note = ""
+        if state.get("push_failed"):
+            pushed_note = f" (push to {self._repo_settings().push} failed)"
+        done = f"merged into {ws.base}{pushed_note}"
+        if (not spec.checks or not previous or state.get("watched")
+                or not self.home.engine_setting("post_merge_checks", True)):
+            return m.MERGED, done
+        self.control.boundary()
+        self.log.enter("post-merge")
+        timeout = float(self.home.engine_setting("check_timeout", CHECK_TIMEOUT))
+        run = self.ctx.run
+
+        def message(failures: list[str]) -> str:
+            lines = "\n".join(f"- {f}" for f in failures)
+            return (f"Revert andon run {run.id}: {spec.title}\n\nThe checks failed on "
+                    f"{ws.base} after the merge ({merged[:10]}):\n{lines}\n\n"
+                    f"Andon-Reverts: {run.id}\nAndon-Category: {run.category}")
+
+        result = postmerge.watch(
+            self.log, repo=ws.repo, base=ws.base, run_id=run.id or 0, merged=merged,
+            previous=previous, worktrees=self.home.worktrees, checks=list(spec.checks),
+            setup=self._repo_settings().setup, sandbox=self._sandbox, timeout=timeout,
+            setup_timeout=float(self.home.engine_setting("setup_timeout",
+                                                         workspace.SETUP_TIMEOUT)),
+            revert_message=message)
+        if result.passed:
+            self._mark(watched=True)
+            self.log.event("post-merge", f"checks pass on {ws.base} after the merge")
+            return m.MERGED, done
+        failures = "; ".join(result.failures)
+        detail = {"base": ws.base, "merge_commit": merged, "failures": result.failures,
+                  "revert_commit": result.revert, "spec": spec.title}
+        if result.revert is None:
+            self.gatekeeper.post_merge(detail)
+            raise RunEnded(m.FAILED, f"the checks failed on {ws.base} after the merge "
+                           f"({failures}) and the automatic revert conflicts with later "
+                           f"changes: a person must fix {ws.base}")
+        self._mark(watched=True, reverted=result.revert)
+        self.log.event("revert", f"reverted on {ws.base} as {result.revert[:10]}: {failures}",
+                       commit=result.revert)
+        self.gatekeeper.post_merge(detail)
+        return m.REVERTED, (f"reverted: the checks failed on {ws.base} after the merge "
+                            f"({failures})")
+
+    # -- attempts --------------------------------------------------------------------
+
+    def _next_attempt(self, attempt: int, failure: Failure) -> None:
+        """Go back to implement with the failure as feedback, or end the run."""
+        state = self._state()
+        if failure.signature and failure.signature == state.get("last_failure"):
+            raise RunEnded(m.STUCK, f"the same failure twice in a row ({failure.summary}); "
+                           "stopped instead of looping")
+        if attempt >= self.policy.max_attempts:
+            raise RunEnded(m.FAILED, f"{failure.summary} after {attempt} attempt"
+                           f"{'s' if attempt > 1 else ''} (max_attempts "
+                           f"{self.policy.max_attempts})")
+        nxt = attempt + 1
+        feedback = (f"Attempt {attempt} of {self.policy.max_attempts} is not done yet.\n\n"
+                    f"{failure.feedback}")
+        self._mark(attempt=nxt, feedback=feedback, last_failure=failure.signature)
+        self.log.event("attempt", f"attempt {nxt} of {self.policy.max_attempts}: "
+                       f"{failure.summary}", attempt=nxt)
+
+    def _revision(self, decision: Decision, what: str) -> Failure:
+        who = decision.by or "a person"
+        return Failure(f"{who} reviewed the change and asked for a revision:\n\n"
+                       f"{decision.comment}\n\nMake the change, run the checks, and finish.",
+                       signature="", summary=f"{what} asked for a revision")
+
+    def _refused(self, decision: Decision, what: str) -> None:
+        """End the run for a decision that is neither approved nor revised."""
+        if decision.verdict == "held":
+            raise RunHeld(f"waiting for a person to decide the {what} gate")
+        if decision.verdict == "rejected":
+            who = f" by {decision.by}" if decision.by else ""
+            raise RunEnded(m.REJECTED, f"{what} rejected{who}"
+                           + (f": {decision.comment}" if decision.comment else ""))
+
+    def _continued(self, attempt: int, feedback: str) -> list[dict[str, Any]]:
+        """The previous attempt's conversation plus the feedback (a fresh conversation
+        with the feedback when that one is not at hand)."""
+        with self.db.read() as s:
+            row = s.exec(select(m.Checkpoint)
+                         .where(m.Checkpoint.run_id == self.ctx.run.id,
+                                m.Checkpoint.attempt == attempt - 1)
+                         .order_by(col(m.Checkpoint.turn).desc()).limit(1)).first()
+        messages = list(row.messages) if row is not None else []
+        if messages and messages[-1].get("role") == "assistant":
+            return [*messages, {"role": "user", "content": feedback}]
+        return [{"role": "user", "content": f"{FIRST_MESSAGE}\n\n{feedback}"}]
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _policy(self) -> Policy:
+        """The category's policy. A run takes the category's level when it starts (the
+        level may have changed since it was queued) and keeps it when it resumes."""
+        policy = load_policy(self.db, self.ctx.run.category)
+        if not self._state() and policy.level != self.ctx.run.level:
+            self.ctx.run = self.log.update(level=int(policy.level))
+        if policy.level != self.ctx.run.level:
+            policy = policy.with_level(self.ctx.run.level)
+        return policy
+
+    def _require_sandbox(self) -> None:
+        """A level-4 run (no person sees its commands) does not start without the
+        sandbox, unless its policy allows an unsandboxed shell."""
+        if self.ctx.run.level < 4 or self.policy.allow_unsandboxed:
+            return
+        works, why = bwrap_available()
+        if not works:
+            raise RunEnded(m.FAILED, f"a level-4 run needs the sandbox and {why}; install "
+                           f"it, or set allow_unsandboxed = true in the "
+                           f"'{self.ctx.run.category}' policy")
+
+    def _repo(self) -> RepoSettings:
+        spec = self.ctx.spec
+        return workspace.repo_settings(spec.repo, self.home.repo_entry(spec.repo),
+                                       spec_base=spec.base, spec_path=spec.path,
+                                       config_path=self.home.config_path)
+
+    def _repo_settings(self) -> RepoSettings:
+        if self.ctx.repo is None:
+            self.ctx.repo = self._repo()
+        return self.ctx.repo
+
+    def _ws(self) -> Workspace:
+        assert self.ctx.ws is not None, "prepare has not run"
+        return self.ctx.ws
+
+    def _hidden(self) -> list[Path]:
+        """What the agent's commands (and the code it wrote) must not see: the holdout
+        scenarios, the factory's database, configuration, logs and inbox."""
+        db = self.home.db_path
+        return [self.home.scenarios, db, db.with_name(db.name + "-wal"),
+                db.with_name(db.name + "-shm"), self.home.config_path, self.home.logs,
+                self.home.inbox]
+
+    def _sandbox(self, root: Path) -> SandboxConfig:
+        return SandboxConfig(root=root, network=self.policy.network,
+                             allow_unsandboxed=(self.policy.allow_unsandboxed
+                                                or self.ctx.run.level < 4),
+                             hide=self._hidden())
+
+    def _commit(self, what: str, *, quiet: bool = False) -> str | None:
+        """Commit the worktree with the run's trailers; `quiet`: record a step only when
+        there was something to commit."""
+        ws, run = self._ws(), self.ctx.run
+        trailers = {"Andon-Run": str(run.id), "Andon-Spec": self.ctx.spec.title,
+                    "Andon-Category": run.category, "Andon-Level": str(run.level)}
+        message = f"andon: {what} for run {run.id}"
+        if quiet:
+            commit = workspace.commit_all(ws, message, trailers)
+            if commit:
+                with self.log.step("git", "commit") as step:
+                    step.output = f"{commit} ({what})"
+        else:
+            with self.log.step("git", "commit") as step:
+                commit = workspace.commit_all(ws, message, trailers)
+                step.output = f"{commit} ({what})" if commit else "nothing to commit"
+        if commit:
+            self.ctx.run = self.log.update(head_commit=commit)
+        return commit
+
+    def _checks(self) -> list[CheckResult]:
+        """The latest check results (from the store when resuming at review)."""
+        if self.ctx.checks or not self.ctx.spec.checks:
+            return self.ctx.checks
+        with self.db.read() as s:
+            steps = s.exec(select(m.Step).where(m.Step.run_id == self.ctx.run.id,
+                                                m.Step.kind == "check",
+                                                m.Step.stage == "validate")
+                           .order_by(col(m.Step.id).desc())).all()
+        latest: dict[str, CheckResult] = {}
+        for step in steps:
+            if step.name not in latest:
+                latest[step.name] = CheckResult(step.name, step.exit_code, "",
+                                                bool((step.data or {}).get("timed_out")))
+        return [latest[c] for c in self.ctx.spec.checks if c in latest]
+
+    def _spend(self) -> dict[str, float]:
+        """The fraction of each budget the run used (for escalation rules)."""
+        run, budget, spec_budget = self.log.run(), self.policy.budget, self.ctx.spec.budget
+        limits = {k: min(v for v in (getattr(budget, k, None), spec_budget.get(k))
+                         if v is not None) for k in ("usd", "turns", "minutes")}
+        spend: dict[str, float] = {"turns": run.turns / limits["turns"]}
+        if run.cost_usd is not None:
+            spend["usd"] = run.cost_usd / limits["usd"]
+        if run.started_at is not None:
+            minutes = (utcnow() - as_utc(run.started_at)).total_seconds() / 60
+            spend["minutes"] = minutes / limits["minutes"]
+        return spend
+
+    def _client(self) -> tuple[Any, str]:
+        """The run's model client and model name, opened once per execution (a scripted
+        model keeps its place in the script across the plan and every attempt)."""
+        if self._model is None:
+            self._model = open_model(self.ctx.spec, self.home)
+        return self._model
+
+    def _close_model(self) -> None:
+        if self._model is not None:
+            client, self._model = self._model[0], None
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+
+    def _ask(self, client: Any, model: str, system: str, messages: list[dict[str, Any]],
+             max_tokens: int) -> str:
+        """One Messages request without tools (plan, scenario judge); counts its usage."""
+        reply = call_with_retries(lambda: client.messages.create(
+            model=model, max_tokens=max_tokens, system=system, messages=messages))
+        from andon.engine.llm.pricing import cost
+
+        usage = reply.usage
+        spent = cost(model, usage, self.home.config.get("prices"))
+        run = self.log.run()
+        self.ctx.run = self.log.update(
+            tokens_in=run.tokens_in + usage.input_tokens,
+            tokens_out=run.tokens_out + usage.output_tokens,
+            cost_usd=None if spent is None or run.cost_usd is None else run.cost_usd + spent)
+        return "".join(b.text for b in reply.content if b.type == "text").strip()
+
+    def _retire_worktree(self, status: str) -> None:
+        """Remove the run's worktree (and its merged branch) unless retention keeps it."""
+        ws = self.ctx.ws
+        if ws is None:
+            return
+        try:
+            keep = workspace.retention(self.home.engine_setting("keep_worktrees", None))
+            if keep.mode == "hours":  # other runs' worktrees whose time is up
+                workspace.sweep(self.db, keep)
+            if keep.keep_now(status):
+                return
+            workspace.remove(ws, delete_branch=True)
+            self._mark(worktree_removed_at=utcnow().isoformat())
+            self.log.event("workspace", f"worktree {ws.path.name} removed "
+                           f"(keep_worktrees: {keep.mode})")
+        except Exception as exc:  # cleanup must never change how the run ended
+            self.log.event("workspace", f"worktree not removed: {exc}")
+
+    # -- progress kept in run.data["pipeline"] -------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        with self.db.read() as s:
+            run = s.get(m.Run, self.ctx.run.id)
+            return dict(((run.data if run else None) or {}).get("pipeline") or {})
+
+    def _done(self, key: str) -> bool:
+        return bool(self._state().get(key))
+
+    def _mark(self, **values: Any) -> None:
+        with self.db.write() as s:
+            run = s.get(m.Run, self.ctx.run.id)
+            assert run is not None
+            data = dict(run.data or {})
+            data["pipeline"] = {**(data.get("pipeline") or {}), **values}
+            run.data = data
+            s.add(run)
+
+
+_VOLATILE = re.compile(r"\b\d+(\.\d+)?\s*(s|ms|sec|seconds)\b|0x[0-9a-fA-F]+|"
+                       r"\d{4}-\d\d-\d\d[T ][\d:.]+|/tmp/\S+")
+
+
+def _failure(checks: list[CheckResult], missed: list[scenarios.ScenarioResult]) -> Failure:
+    parts, sig, summary = [], [], []
+    if checks:
+        parts.append("These checks failed:")
+        for check in checks:
+            how = "timed out" if check.timed_out else f"exit {check.exit_code}"
+            tail = check.output[-FEEDBACK_TAIL:]
+            parts.append(f"\n$ {check.command}   ({how})\n{tail}")
+            sig.append([check.command, check.exit_code, check.timed_out,
+                        _VOLATILE.sub("", check.output[-FEEDBACK_TAIL:])])
+        summary.append("checks failed: " + ", ".join(
+            f"`{c.command}` ({'timed out' if c.timed_out else f'exit {c.exit_code}'})"
+            for c in checks))
+    if missed:
+        parts.append("\nThese holdout scenarios are not satisfied (you cannot see them; "
+                     "only their titles):")
+        parts += [f"- {r.title}" for r in missed]
+        sig.append(sorted(r.title for r in missed))
+        summary.append("scenarios not satisfied: " + ", ".join(r.title for r in missed))
+    parts.append("\nFind the cause, fix it, run the checks, and finish with a short summary.")
+    digest = hashlib.sha256(json.dumps(sig, sort_keys=True).encode()).hexdigest()[:16]
+    return Failure("\n".join(parts), digest, "; ".join(summary), bool(checks))

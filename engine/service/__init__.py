@@ -1,0 +1,1 @@
+"""The unattended engine: runner, scheduler, inbox, recovery, notifications, lock, cord, daemon."""

@@ -1,0 +1,1 @@
+"""Specs: reading and validating spec files, and their cron schedules."""

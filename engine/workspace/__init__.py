@@ -1,0 +1,1 @@
+"""A run's workspace: git, worktrees, merging, the sandbox and the agent's environment."""

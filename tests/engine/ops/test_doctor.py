@@ -1,0 +1,102 @@
+"""`andon doctor`: a healthy home passes; loose permissions, a broken config, a corrupt
+database and a missing home fail with what to fix; the API key is never printed;
+the running engine is named."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from andon.engine.factory.home import Home
+from andon.engine.ops import doctor
+from andon.engine.service.lock import EngineLock
+
+
+def andon(home: Path, *args: str, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(home), "doctor", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
+    return {c.name: c for c in checks}
+
+
+def test_a_fresh_home_is_healthy_and_the_key_is_never_shown(home: Home) -> None:
+    secret = "sk-ant-api03-very-secret-value"
+    done = andon(home.root, "--json", env={"ANTHROPIC_API_KEY": secret})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert secret not in done.stdout and secret not in done.stderr
+    report = json.loads(done.stdout)
+    assert report["healthy"] is True
+    checks = {c["name"]: c for c in report["checks"]}
+    assert set(checks) == {"home", "permissions", "config", "database", "git",
+                           "bubblewrap", "api key", "engine"}
+    assert checks["api key"]["status"] == "ok" and "not shown" in checks["api key"]["detail"]
+    assert checks["database"]["status"] == "ok"
+    assert "integrity ok" in checks["database"]["detail"]
+    assert checks["engine"]["detail"] == "no engine running"
+
+
+
+def test_loose_permissions_fail_and_fix_repairs_them(home: Home) -> None:
+    home.logs.chmod(0o755)
+    home.config_path.chmod(0o644)
+    check = doctor.check_permissions(home)
+    assert check.status == "fail" and "andon.toml 644" in check.detail
+    assert "logs 755" in check.detail and "andon doctor --fix" in check.fix
+
+    fixed = andon(home.root, "--fix", "--json")
+    assert fixed.returncode == 0, fixed.stdout
+    assert "FAIL" not in fixed.stdout
+    assert sorted(Path(p).name for p in json.loads(fixed.stdout)["fixed"]) == [
+        "andon.toml", "logs"]
+    assert home.logs.stat().st_mode & 0o777 == 0o700
+    assert home.config_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_missing_home_fails_and_says_how_to_make_one(tmp_path: Path) -> None:
+    results = doctor.run_checks(Home(tmp_path / "nowhere"))
+    assert not doctor.healthy(results)
+    checks = by_name(results)
+    assert checks["home"].status == "fail" and "andon init" in checks["home"].fix
+    assert not (tmp_path / "nowhere").exists()  # the doctor creates nothing
+
+
+def test_a_broken_config_and_a_corrupt_database_fail(home: Home) -> None:
+    home.config_path.write_text("[engine]\nconcurrency = 'lots'\n")
+    with open(home.db_path, "r+b") as fh:  # scribble over the first page's b-tree
+        fh.seek(100)
+        fh.write(b"\xff" * 400)
+    checks = by_name(doctor.run_checks(home))
+    assert checks["config"].status == "fail" and "concurrency" in checks["config"].detail
+    assert checks["database"].status == "fail"
+    assert not doctor.healthy(list(checks.values()))
+
+
+def test_the_running_engine_is_named(home: Home) -> None:
+    lock = EngineLock(home.root, mode="daemon")
+    lock.acquire()
+    try:
+        check = doctor.check_daemon(home)
+    finally:
+        lock.release()
+    assert check.status == "warn"  # holds the lock but never wrote a heartbeat
+    assert f"pid {lock.info.pid if lock.info else 0}" in check.detail
+
+
+@pytest.mark.parametrize("key", ["", "x"])
+def test_api_key_check_never_includes_the_value(home: Home, key: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    if key:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-zzz")
+    check = doctor.check_api_key(home)
+    assert "sk-ant" not in check.detail + check.fix
+    assert check.status == ("ok" if key else "warn")

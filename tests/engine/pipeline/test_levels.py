@@ -1,0 +1,95 @@
+"""A run's level: it takes the category's level when it starts, and a level-4 run does not
+start without the sandbox unless its policy allows an unsandboxed shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from andon.engine.factory.home import Home
+from andon.engine.gates.gate import list_gates
+from andon.policies.stored import load_policy, save_policies, set_level
+from andon.store import models as m
+from andon.store.db import Database
+from tests.conftest import git, write_spec
+from tests.engine.pipeline.test_gates_pipeline import README_SCRIPT, Line, approve_all, queue_run
+
+
+def test_a_run_takes_the_categorys_level_when_it_starts(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
+    script = "plan: |\n  1. Document shout() in the README\n" + README_SCRIPT
+    run_id = queue_run(db, tmp_path / "specs", "readme", "feature", sample_repo, script)
+    with db.read() as s:
+        queued = s.get(m.Run, run_id)
+        assert queued is not None and queued.level == 2
+    set_level(db, "feature", 3, user="alice", reason="trusted since it was queued")
+    line = Line(home, db, run_id)
+    gates = line.answer(approve_all)
+    assert line.finish() == m.MERGED, line.run().reason
+    assert line.run().level == 3
+    # Level 3 (feature keeps plan_gate = true): the plan and the review, no edit or command.
+    assert [g.kind for g in gates] == ["plan", "review"]
+
+
+def _path_without_bwrap(tmp_path: Path) -> str:
+    """A PATH with git and bash but no bubblewrap."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("git", "bash", "sh", "tail", "env", "cat"):
+        found = shutil.which(name)
+        if found:
+            (tools / name).symlink_to(found)
+    return str(tools)
+
+
+def _run_once(home: Home, path: str) -> list[dict[str, object]]:
+    done = subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(home.root), "run-once",
+                           "--json"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": path})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_dark_run_refuses_to_start_without_the_sandbox(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
+    assert load_policy(db, "docs").level == 4 and not load_policy(db, "docs").allow_unsandboxed
+    base = git(sample_repo, "rev-parse", "main")
+    spec = write_spec(tmp_path / "specs", "readme", f"""
+        title: Document shout()
+        category: docs
+        repo: {sample_repo}
+        model: scripted
+        """, script=README_SCRIPT)
+    from andon.engine.run.queue import submit
+
+    run = submit(db, spec)
+    done = _run_once(home, _path_without_bwrap(tmp_path))
+    assert done[0]["id"] == run.id and done[0]["status"] == "failed"
+    reason = str(done[0]["reason"])
+    assert "a level-4 run needs the sandbox" in reason and "bwrap" in reason
+    assert "allow_unsandboxed = true in the 'docs' policy" in reason
+    assert git(sample_repo, "rev-parse", "main") == base
+    assert list_gates(db, pending_only=False) == []
+
+
+def test_a_dark_run_may_go_unsandboxed_when_its_policy_allows_it(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
+    policy = load_policy(db, "docs").model_copy(update={"allow_unsandboxed": True})
+    save_policies(db, [policy], user="alice", reason="this host has no user namespaces")
+    spec = write_spec(tmp_path / "specs", "readme", f"""
+        title: Document shout()
+        category: docs
+        repo: {sample_repo}
+        model: scripted
+        checks: ["{sys.executable} -c 'print(1)'"]
+        """, script=README_SCRIPT)
+    from andon.engine.run.queue import submit
+
+    submit(db, spec)
+    done = _run_once(home, _path_without_bwrap(tmp_path))
+    assert done[0]["status"] == "merged", done[0]["reason"]
+    assert "`shout('hi')`" in git(sample_repo, "show", "main:README.md")
