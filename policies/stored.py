@@ -55,7 +55,7 @@ def current_user() -> str:
 # -- rows <-> policies --------------------------------------------------------------------
 
 
-def policy_from_row(row: m.Policy) -> Policy:
+def policy_from_row(row: m.PolicyRow) -> Policy:
     """The Policy a stored row holds (fields it lacks take the level's defaults)."""
     return Policy.model_validate({**(row.data or {}), "category": row.category,
                                   "level": row.level})
@@ -65,14 +65,14 @@ def load_policy(db: Database, category: str) -> Policy:
     """The stored policy of a category; an unknown category gets the level-2 default
     (the safest: a person approves every step)."""
     with db.read() as s:
-        row = s.get(m.Policy, category)
+        row = s.get(m.PolicyRow, category)
         return policy_from_row(row) if row is not None else Policy.default(category)
 
 
 def stored_policies(db: Database) -> dict[str, Policy]:
     """Every stored policy, by category name."""
     with db.read() as s:
-        rows = s.exec(select(m.Policy).order_by(col(m.Policy.category))).all()
+        rows = s.exec(select(m.PolicyRow).order_by(col(m.PolicyRow.category))).all()
         return {row.category: policy_from_row(row) for row in rows}
 
 
@@ -90,7 +90,7 @@ def _diff(old: Policy | None, new: Policy) -> list[tuple[str, Any, Any]]:
 
 
 def _save(s: Session, policy: Policy, user: str, reason: str | None) -> list[m.PolicyChange]:
-    row = s.get(m.Policy, policy.category)
+    row = s.get(m.PolicyRow, policy.category)
     old = policy_from_row(row) if row is not None else None
     changes = [
         m.PolicyChange(category=policy.category, field=field, old=before, new=after,
@@ -100,7 +100,7 @@ def _save(s: Session, policy: Policy, user: str, reason: str | None) -> list[m.P
     if not changes:
         return []
     if row is None:
-        row = m.Policy(category=policy.category, level=int(policy.level))
+        row = m.PolicyRow(category=policy.category, level=int(policy.level))
     row.level = int(policy.level)
     row.data = policy_table(policy)
     row.updated_at = utcnow()
@@ -149,7 +149,7 @@ def seed_default_policies(
     with db.write() as s:
         added = []
         for category, policy in wanted.items():
-            if s.get(m.Policy, category) is None:
+            if s.get(m.PolicyRow, category) is None:
                 _save(s, policy, user, "default policy")
                 added.append(category)
         return added
@@ -165,7 +165,7 @@ def set_level(
     new_level = Level.parse(level)
     who = user or current_user()
     with db.write() as s:
-        row = s.get(m.Policy, category)
+        row = s.get(m.PolicyRow, category)
         policy = policy_from_row(row) if row is not None else Policy.default(category)
         if who != ANDON and not policy.may_approve(who):
             raise NotAnApprover(

@@ -172,7 +172,7 @@ class Gate(SQLModel, table=True):
     comment: str | None = None
 
 
-class Policy(SQLModel, table=True):
+class PolicyRow(SQLModel, table=True):
     __tablename__ = "policies"
 
     category: str = Field(primary_key=True)

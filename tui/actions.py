@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from andon.engine.errors import NotFound, UserError
 from andon.engine.factory.home import Home
+from andon.engine.pipeline.postmerge import revert_merged_run
 from andon.engine.run.queue import enqueue, get_run
 from andon.policies.stored import current_user
 from andon.store import models as m
@@ -77,28 +78,12 @@ def retry(db: Database, run_id: int) -> tuple[str, int]:
     return f"run {run_id} queued again as run {new.id}", new.id or 0
 
 
-def revert_available() -> str | None:
-    """None when reverting a merged run is possible, else why not."""
-    try:
-        from andon.engine.pipeline import postmerge  # type: ignore[attr-defined]
-    except ImportError:
-        return "reverting from the control room needs engine.pipeline.postmerge (not available yet)"
-    if not hasattr(postmerge, "revert_merged_run"):
-        return "engine.pipeline.postmerge has no revert_merged_run yet"
-    return None
-
-
 def revert(home: Home, db: Database, run_id: int, user: str | None = None) -> str:
     """Revert a merged run's change on its base branch (engine.pipeline.postmerge does the git)."""
-    why = revert_available()
-    if why:
-        raise UserError(why)
     run = get_run(db, run_id)
     if run.status != m.MERGED:
         raise UserError(f"run {run_id} is {run.status}: only a merged run can be reverted")
-    from andon.engine.pipeline import postmerge  # type: ignore[attr-defined]
-
-    postmerge.revert_merged_run(home, db, run_id, user=user or current_user())
+    revert_merged_run(home, db, run_id, user=user or current_user())
     return f"run {run_id} reverted"
 
 

@@ -1,8 +1,8 @@
 """A run's budgets (turns, tokens, dollars, wall minutes) and the check between turns.
 
-`Budget.tightest(spec.budget, policy.budget)` takes, for each kind, the smallest limit any
-source sets (a source may be a dict, a pydantic model, a Budget or None; a missing or None
-value means "no limit from this source"). `Budget.check(spend)` returns a `Breach` when a
+`RunBudget.tightest(spec.budget, policy.budget)` takes, for each kind, the smallest limit any
+source sets (a source may be a dict, a pydantic model, a RunBudget or None; a missing or None
+value means "no limit from this source"). `RunBudget.check(spend)` returns a `Breach` when a
 limit is reached, with a reason that names the budget and says by how much it is spent.
 
 What counts:
@@ -59,14 +59,14 @@ class Breach:
 
 
 @dataclass(frozen=True)
-class Budget:
+class RunBudget:
     turns: int | None = None
     tokens: int | None = None
     usd: float | None = None
     minutes: float | None = None
 
     @classmethod
-    def tightest(cls, *sources: Any) -> Budget:
+    def tightest(cls, *sources: Any) -> RunBudget:
         """The smallest limit of each kind over all sources (None: no limit)."""
         limits: dict[str, float | None] = dict.fromkeys(KINDS)
         for source in sources:
@@ -94,7 +94,7 @@ class Budget:
                 return Breach(kind, float(used), float(limit))
         return None
 
-    def extended(self, breach: Breach) -> Budget:
+    def extended(self, breach: Breach) -> RunBudget:
         """This budget with one more allotment of the breached kind: the used amount plus
         the original limit (a person approved carrying on)."""
         limit = getattr(self, breach.kind)

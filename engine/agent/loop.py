@@ -6,7 +6,7 @@ both confined to the worktree) and feeds the results back, until the model ends 
 Use::
 
     agent = Agent(client=client, model=name, tools=[EditorTool(wt), BashTool(wt, sandbox)],
-                  log=run_log, system=system_prompt(spec, wt), budget=Budget.tightest(...),
+                  log=run_log, system=system_prompt(spec, wt), budget=RunBudget.tightest(...),
                   control=RunControl(db, run_id), gatekeeper=gatekeeper,
                   prices=home.config.get("prices"))
     result = agent.run([{"role": "user", "content": "Implement the spec."}], attempt=1)
@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 import anthropic
 
 from andon.engine.agent import checkpoint, turnlog
-from andon.engine.agent.budget import Breach, Budget, Spend
+from andon.engine.agent.budget import Breach, RunBudget, Spend
 from andon.engine.agent.checkpoint import ENDED, MODEL, TOOLS, AgentState
 from andon.engine.agent.loopguard import LoopGuard
 from andon.engine.agent.preview import preview
@@ -113,7 +113,7 @@ class Agent:
         tools: list[Tool],
         log: RunLog,
         system: str,
-        budget: Budget | None = None,
+        budget: RunBudget | None = None,
         control: RunControl | None = None,
         gatekeeper: Gatekeeper | None = None,
         prices: dict[str, Any] | None = None,
@@ -129,7 +129,7 @@ class Agent:
         self.tools = {tool.name: tool for tool in tools}
         self.log = log
         self.system = system
-        self.budget = budget or Budget()
+        self.budget = budget or RunBudget()
         self.control = control or RunControl(log.db, log.run_id)
         self.gatekeeper = gatekeeper or Gatekeeper()
         self.prices = PriceTable(prices)
@@ -145,7 +145,7 @@ class Agent:
 
     # -- the loop --------------------------------------------------------------------
 
-    def extend_budget(self, breach: Breach) -> Budget:
+    def extend_budget(self, breach: Breach) -> RunBudget:
         """Allow one more allotment of the breached budget (after a person approved)."""
         self.budget = self.budget.extended(breach)
         return self.budget

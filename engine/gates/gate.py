@@ -29,11 +29,9 @@ and opens gates only where a person is needed.
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -248,7 +246,7 @@ def _touch(db: Database, gate_id: int) -> None:
 
 
 def _policy_of(s: Session, category: str) -> Policy:
-    row = s.get(m.Policy, category)
+    row = s.get(m.PolicyRow, category)
     return policy_from_row(row) if row is not None else Policy.default(category)
 
 
@@ -419,51 +417,6 @@ def _expire(db: Database, gate_id: int, now: datetime | None = None) -> m.Gate |
 # -- what a person sees -----------------------------------------------------------------
 
 
-def edit_preview(root: Path | str | None, tool_input: dict[str, Any]) -> str:
-    """The unified diff an editor call would make (create, str_replace, insert), or ""
-    when it cannot be worked out (the tool itself then reports the problem)."""
-    if root is None or not isinstance(tool_input, dict):
-        return ""
-    command = tool_input.get("command")
-    raw = tool_input.get("path")
-    if not isinstance(raw, str) or command not in ("create", "str_replace", "insert"):
-        return ""
-    base = Path(root).resolve()
-    path = Path(raw)
-    target = (path if path.is_absolute() else base / path).resolve()
-    if not target.is_relative_to(base):
-        return ""
-    name = target.relative_to(base).as_posix()
-    try:
-        before = target.read_text(encoding="utf-8") if target.is_file() else ""
-    except (OSError, UnicodeDecodeError):
-        return ""
-    if command == "create":
-        after = tool_input.get("file_text")
-        if not isinstance(after, str):
-            return ""
-    elif command == "str_replace":
-        old, new = tool_input.get("old_str"), tool_input.get("new_str", "")
-        if not isinstance(old, str) or not isinstance(new, str) or before.count(old) != 1:
-            return ""
-        after = before.replace(old, new, 1)
-    else:
-        line, text = tool_input.get("insert_line"), tool_input.get("new_str")
-        if not isinstance(line, int) or not isinstance(text, str):
-            return ""
-        lines = before.splitlines(keepends=True)
-        if not 0 <= line <= len(lines):
-            return ""
-        if lines and not lines[-1].endswith("\n") and line == len(lines):
-            lines[-1] += "\n"
-        insert = text if text.endswith("\n") else text + "\n"
-        after = "".join([*lines[:line], insert, *lines[line:]])
-    old_name = f"a/{name}" if before or target.exists() else "/dev/null"
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True),
-                                        after.splitlines(keepends=True),
-                                        fromfile=old_name, tofile=f"b/{name}"))
-
-
 def _action_title(tool_name: str, tool_input: dict[str, Any]) -> tuple[Action, str]:
     if tool_name == _EDIT_TOOL:
         command = tool_input.get("command", "edit")
@@ -494,13 +447,11 @@ class PolicyGatekeeper(Gatekeeper):
     """
 
     def __init__(self, db: Database, run_id: int, policy: Policy, *,
-                 control: RunControl | None = None, root: Path | str | None = None,
-                 poll: float = POLL_SECONDS) -> None:
+                 control: RunControl | None = None, poll: float = POLL_SECONDS) -> None:
         self.db = db
         self.run_id = run_id
         self.policy = policy
         self.control = control
-        self.root = root
         self.poll = poll
         with db.read() as s:
             run = s.get(m.Run, run_id)
@@ -534,10 +485,8 @@ class PolicyGatekeeper(Gatekeeper):
             detail["command"] = tool_input["command"]
         if isinstance(tool_input.get("path"), str):
             detail["path"] = tool_input["path"]
-        shown = preview or (edit_preview(self.root, tool_input)
-                            if action is Action.EDIT else "")
-        if shown:
-            detail["preview"] = cap(shown, DIFF_LIMIT)
+        if preview:  # the agent's own preview (andon.engine.agent.preview), never recomputed
+            detail["preview"] = cap(preview, DIFF_LIMIT)
         return self.ask("action", title, detail)
 
     def plan(self, plan: str) -> Decision:

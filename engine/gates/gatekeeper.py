@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Verdict = Literal["approved", "rejected", "revised", "held"]
+Verdict = Literal["approved", "rejected", "revised"]
 
 
 @dataclass

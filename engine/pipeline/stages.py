@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from andon.engine.agent.budget import Budget
+from andon.engine.agent.budget import RunBudget
 from andon.engine.agent.loop import Agent
 from andon.engine.agent.prompt import system_prompt
 from andon.engine.agent.tools.editor import EditorTool
@@ -77,10 +77,6 @@ class RunEnded(Exception):
     def __init__(self, status: str, reason: str) -> None:
         self.status, self.reason = status, reason
         super().__init__(f"{status}: {reason}")
-
-
-class RunHeld(Exception):
-    """A gate stays undecided (the policy holds it): the run waits, resumable."""
 
 
 @dataclass
@@ -162,8 +158,6 @@ class Pipeline:
             return self._finish(m.CANCELLED, str(exc))
         except Stopping as exc:
             return self._pause(m.INTERRUPTED, f"interrupted: {exc}; it resumes from here")
-        except RunHeld as exc:  # resumable: recovery queues it again
-            return self._pause(m.INTERRUPTED, str(exc))
         except UserError as exc:
             return self._finish(m.FAILED, str(exc))
         except Exception as exc:  # a bug or an outage must not leave the run "running"
@@ -333,7 +327,7 @@ class Pipeline:
         try:
             agent = Agent(client=client, model=model_name, tools=tools, log=self.log,
                           system=system_prompt(self.ctx.spec, ws.path),
-                          budget=Budget.tightest(self.ctx.spec.budget, self.policy.budget),
+                          budget=RunBudget.tightest(self.ctx.spec.budget, self.policy.budget),
                           control=_TurnCommits(self.control, self.commit_turn),
                           gatekeeper=self.gatekeeper,
                           prices=self.home.config.get("prices"))
@@ -606,8 +600,6 @@ class Pipeline:
 
     def _refused(self, decision: Decision, what: str) -> None:
         """End the run for a decision that is neither approved nor revised."""
-        if decision.verdict == "held":
-            raise RunHeld(f"waiting for a person to decide the {what} gate")
         if decision.verdict == "rejected":
             who = f" by {decision.by}" if decision.by else ""
             raise RunEnded(m.REJECTED, f"{what} rejected{who}"

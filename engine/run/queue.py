@@ -45,7 +45,7 @@ def enqueue(db: Database, spec_row: m.Spec, *, level: int | None = None,
             reason: str = "submitted") -> m.Run:
     """Queue a run of a stored spec. The level is the category's level at dispatch time."""
     with db.write() as s:
-        policy = s.get(m.Policy, spec_row.category)
+        policy = s.get(m.PolicyRow, spec_row.category)
         run = m.Run(
             spec_id=spec_row.id or 0,
             title=spec_row.title,

@@ -26,7 +26,6 @@ busy after the timeout are marked interrupted. The next engine to start resumes 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import socket
@@ -43,9 +42,11 @@ from sqlmodel import col, func, select
 
 from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
-from andon.engine.run.control import Cancelled, RunControl, Stopping, cord_state
+from andon.engine.gates.gate import expire_gates
+from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.queue import claim_next, owner_id
 from andon.engine.service import inbox, recovery
+from andon.engine.service.cord import cord_pulled
 from andon.engine.service.lock import EngineLock, LockHolder
 from andon.engine.service.notify import HookConfig, Notifier
 from andon.engine.service.scheduler import RecurringSpecs, TriggerFactory, new_scheduler
@@ -68,16 +69,11 @@ def _warm_up() -> None:
 
 
 def run_pipeline(home: Home, db: Database, run_id: int, control: RunControl) -> str | None:
-    """Execute one run through the pipeline, handing it the run's control when the
-    pipeline takes one (so a stop request reaches it at the next step boundary)."""
+    """Execute one run through the pipeline with the run's control (so a stop request
+    reaches it at the next step boundary)."""
     from andon.engine.pipeline.stages import Pipeline  # the model SDK is slow to import
 
-    params = inspect.signature(Pipeline).parameters
-    if "control" in params:
-        return Pipeline(home, db, run_id, control=control).execute()
-    if "stop" in params:
-        return Pipeline(home, db, run_id, stop=control.stop).execute()
-    return Pipeline(home, db, run_id).execute()
+    return Pipeline(home, db, run_id, control=control).execute()
 
 
 def _number(config: dict[str, Any], key: str, default: float, *, minimum: float = 0.0
@@ -421,10 +417,6 @@ class Engine:
                 return started
 
     def _cord_pulled(self) -> bool:
-        try:
-            from andon.engine.service.cord import cord_pulled
-        except ImportError:  # pragma: no cover - older trees
-            return cord_state(self.db) is not None
         return cord_pulled(self.db)
 
     def _dispatch_once(self) -> list[int]:
@@ -567,30 +559,22 @@ class Engine:
 
     def housekeeping(self) -> None:
         """Gate timeouts, runs orphaned by dead processes, worktree retention."""
-        try:
-            from andon.engine.gates.gate import expire_gates
-        except ImportError:
-            expire_gates = None
-        if expire_gates is not None:
-            expire_gates(self.db)
+        expire_gates(self.db)
         with self._mutex:
             active = set(self._workers)
         for item in recovery.recover(self.db, own=self.owner, active=active,
                                      stale_after=self.settings.stale_after,
                                      max_resumes=self.settings.max_resumes):
             log.warning("recovered run %s: %s", item.run_id, item.reason)
-        from andon.engine.workspace import worktree as workspace
+        from andon.engine.workspace import worktree  # git is slow to import; only here
 
-        sweep = getattr(workspace, "sweep", None)
-        keep = getattr(workspace, "retention", None)
-        if sweep is not None and keep is not None:
-            try:
-                policy = keep(self.home.engine_setting("keep_worktrees", None))
-            except UserError as exc:
-                log.error("worktree retention: %s", exc)
-            else:
-                for run_id in sweep(self.db, policy):
-                    log.info("run %s: worktree removed (keep_worktrees)", run_id)
+        try:
+            policy = worktree.retention(self.home.engine_setting("keep_worktrees", None))
+        except UserError as exc:
+            log.error("worktree retention: %s", exc)
+        else:
+            for run_id in worktree.sweep(self.db, policy):
+                log.info("run %s: worktree removed (keep_worktrees)", run_id)
 
     def scan_inbox(self) -> None:
         result = inbox.scan(self.home, self.db)

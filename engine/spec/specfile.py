@@ -33,7 +33,7 @@ _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
 
 
-class Budget(BaseModel):
+class SpecBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     usd: float | None = Field(default=None, gt=0)
@@ -53,7 +53,7 @@ class SpecFront(BaseModel):
     base: str = "main"
     checks: list[str] = Field(default_factory=list)
     scenarios: str | None = None
-    budget: Budget = Field(default_factory=Budget)
+    budget: SpecBudget = Field(default_factory=SpecBudget)
     schedule: str | None = None
     priority: int = Field(default=0, ge=-100, le=100)
     model: str | None = None

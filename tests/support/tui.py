@@ -102,7 +102,7 @@ def seed_factory(home: Home, db: Database, *, with_repo: bool = True) -> Seeded:
     seeded = Seeded(home, db)
     with db.write() as s:
         for category, level in LEVELS.items():
-            row = s.get(m.Policy, category) or m.Policy(category=category, level=level)
+            row = s.get(m.PolicyRow, category) or m.PolicyRow(category=category, level=level)
             row.level = level
             s.add(row)
         specs = {}

@@ -301,11 +301,6 @@ class RunScreen(StoreScreen):
         self._act_retry()
 
     def action_revert(self) -> None:
-        why = actions.revert_available()
-        if why:
-            self.notify(f"Revert is not available: {why}.", severity="warning", markup=False)
-            return
-
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self._act_revert()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from andon.engine.agent.budget import Breach, Budget, Spend
+from andon.engine.agent.budget import Breach, RunBudget, Spend
 from andon.engine.agent.loopguard import LoopGuard
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper
 from andon.engine.llm.scripted import ScriptedModel
@@ -33,14 +33,14 @@ def lines(kit: Kit) -> list[str]:
 
 def test_the_tightest_limit_of_spec_and_policy_wins() -> None:
     policy = Policy(category="feature", level=4)  # usd 2, turns 40, minutes 30
-    budget = Budget.tightest({"usd": 1.5, "turns": 100, "tokens": 50_000}, policy.budget)
-    assert budget == Budget(turns=40, tokens=50_000, usd=1.5, minutes=30)
-    assert Budget.tightest(None, {}) == Budget()
+    budget = RunBudget.tightest({"usd": 1.5, "turns": 100, "tokens": 50_000}, policy.budget)
+    assert budget == RunBudget(turns=40, tokens=50_000, usd=1.5, minutes=30)
+    assert RunBudget.tightest(None, {}) == RunBudget()
 
 
 def test_turn_budget_stops_at_the_boundary_and_can_be_extended(kit: Kit) -> None:
     model = ScriptedModel(appending(3))
-    agent = kit.agent(model.client(), budget=Budget(turns=2))
+    agent = kit.agent(model.client(), budget=RunBudget(turns=2))
     result = agent.run(START, attempt=1)
 
     assert result.status == "budget"
@@ -59,7 +59,7 @@ def test_turn_budget_stops_at_the_boundary_and_can_be_extended(kit: Kit) -> None
 
 def test_token_budget_says_by_how_much_it_is_over(kit: Kit) -> None:
     model = ScriptedModel(appending(2))
-    result = kit.agent(model.client(), budget=Budget(tokens=500)).run(START)
+    result = kit.agent(model.client(), budget=RunBudget(tokens=500)).run(START)
     assert result.status == "budget" and result.breach and result.breach.kind == "tokens"
     run = kit.run()
     used = run.tokens_in + run.tokens_out + run.cache_read + run.cache_write
@@ -70,7 +70,7 @@ def test_token_budget_says_by_how_much_it_is_over(kit: Kit) -> None:
 
 def test_dollar_budget(kit: Kit) -> None:
     model = ScriptedModel(appending(2))
-    result = kit.agent(model.client(), budget=Budget(usd=0.0001)).run(START)
+    result = kit.agent(model.client(), budget=RunBudget(usd=0.0001)).run(START)
     assert result.status == "budget" and result.breach and result.breach.kind == "usd"
     spent = kit.run().cost_usd
     assert spent is not None and spent > 0.0001
@@ -81,7 +81,7 @@ def test_dollar_budget(kit: Kit) -> None:
 def test_minutes_budget_counts_the_agents_time(kit: Kit) -> None:
     model = ScriptedModel([{"delay": 0.15, "text": "slow", "tool_use": [
         {"name": "bash", "input": {"command": "true"}}]}, {"text": "done"}])
-    result = kit.agent(model.client(), budget=Budget(minutes=0.001)).run(START)
+    result = kit.agent(model.client(), budget=RunBudget(minutes=0.001)).run(START)
     assert result.status == "budget" and result.breach and result.breach.kind == "minutes"
     assert result.reason.startswith("time budget spent: ")
     assert "of 0.001 minutes" in result.reason
@@ -95,7 +95,7 @@ class SlowPerson(Gatekeeper):
 
 def test_waiting_for_a_person_does_not_use_the_time_budget(kit: Kit) -> None:
     model = ScriptedModel(appending(1))
-    agent = kit.agent(model.client(), budget=Budget(minutes=0.01), gatekeeper=SlowPerson())
+    agent = kit.agent(model.client(), budget=RunBudget(minutes=0.01), gatekeeper=SlowPerson())
     result = agent.run(START)  # 0.6 s of budget; the gate alone takes 0.8 s
     assert result.status == "done"
     assert sum(t.paused for t in agent.timings) >= 0.8
@@ -105,7 +105,7 @@ def test_a_budget_already_spent_by_an_earlier_attempt_stops_before_any_request(
         kit: Kit) -> None:
     kit.log.update(turns=5)
     model = ScriptedModel(appending(1))
-    result = kit.agent(model.client(), budget=Budget(turns=5)).run(START, attempt=2)
+    result = kit.agent(model.client(), budget=RunBudget(turns=5)).run(START, attempt=2)
     assert result.status == "budget" and result.reason == "turn budget spent: 5 of 5 turns used"
     assert model.requests == []
 
@@ -113,14 +113,14 @@ def test_a_budget_already_spent_by_an_earlier_attempt_stops_before_any_request(
 def test_unknown_cost_does_not_trip_the_dollar_budget_but_says_so(kit: Kit) -> None:
     model = ScriptedModel(appending(1))
     result = kit.agent(model.client(), model="claude-unheard-of",
-                       budget=Budget(usd=0.0001)).run(START)
+                       budget=RunBudget(usd=0.0001)).run(START)
     assert result.status == "done"
     assert kit.run().cost_usd is None
     assert "dollar budget cannot be checked" in kit.events("agent.cost_unknown")[0].message
 
 
 def test_budget_check_and_extension_by_kind() -> None:
-    budget = Budget(turns=10, tokens=1000, usd=1.0, minutes=5)
+    budget = RunBudget(turns=10, tokens=1000, usd=1.0, minutes=5)
     assert budget.check(Spend(turns=9, tokens=999, usd=0.99, minutes=4.9)) is None
     assert budget.check(Spend(turns=3, tokens=1200)) == Breach("tokens", 1200, 1000)
     assert budget.check(Spend(usd=None, minutes=6)) == Breach("minutes", 6, 5)

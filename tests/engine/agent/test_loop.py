@@ -292,12 +292,12 @@ def test_json_of_the_conversation_is_what_the_api_accepts(kit: Kit) -> None:
 
 
 def test_the_agent_can_be_built_like_the_pipeline_builds_it(kit: Kit) -> None:
-    from andon.engine.agent.budget import Budget
+    from andon.engine.agent.budget import RunBudget
     from andon.engine.run.control import RunControl
 
     model = ScriptedModel([{"text": "ok"}])
     agent = Agent(client=model.client(), model="scripted", tools=kit.make_tools(),
-                  log=kit.log, system="s", budget=Budget.tightest({"turns": 5}, None),
+                  log=kit.log, system="s", budget=RunBudget.tightest({"turns": 5}, None),
                   control=RunControl(kit.db, kit.run_id), gatekeeper=Gatekeeper(),
                   prices=None)
     assert agent.run(START, attempt=1).status == "done"

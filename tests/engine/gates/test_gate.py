@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from andon.engine.agent.preview import preview as agent_preview
+from andon.engine.agent.tools.editor import EditorTool
 from andon.engine.errors import NotFound, UserError
 from andon.engine.factory.home import Home
 from andon.engine.gates.gate import (
@@ -106,9 +108,9 @@ def events(db: Database, run_id: int | None = None) -> list[m.Event]:
 
 
 def keeper(db: Database, run_id: int, category: str = "feature", level: int = 2,
-           root: Path | None = None, **fields: Any) -> PolicyGatekeeper:
+           **fields: Any) -> PolicyGatekeeper:
     policy = Policy.model_validate({"category": category, "level": level, **fields})
-    return PolicyGatekeeper(db, run_id, policy, root=root, poll=0.01)
+    return PolicyGatekeeper(db, run_id, policy, poll=0.01)
 
 
 # -- waiting and deciding ---------------------------------------------------------------
@@ -152,10 +154,11 @@ def test_a_rejected_action_comes_back_with_the_comment(db: Database) -> None:
 
 def test_an_edit_gate_shows_the_file_diff(db: Database, sample_repo: Path) -> None:
     run_id = make_run(db)
-    gk = keeper(db, run_id, root=sample_repo)
+    gk = keeper(db, run_id)
     edit = {"command": "str_replace", "path": "sample/text.py",
             "old_str": 'return text.upper() + "!"', "new_str": 'return text.upper() + "!!"'}
-    waiter = Waiter(lambda: gk.action("str_replace_based_edit_tool", edit, ""))
+    shown = agent_preview(EditorTool(sample_repo), edit)  # what the agent loop hands the gate
+    waiter = Waiter(lambda: gk.action("str_replace_based_edit_tool", edit, shown))
     gate = pending_gate(db, run_id)
     assert gate.title == "edit sample/text.py"
     preview = gate.detail["preview"]
