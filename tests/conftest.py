@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from andon.engine.factory.home import Home
+from andon.engine.workspace.sandbox import bwrap_available
 from andon.store.db import Database
 from tests.support.tui import seeded  # noqa: F401  (the control room's seeded factory)
+from tests.support.walls import outside_tmp_folder
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Tester", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -102,6 +104,21 @@ def write_spec(folder: Path, name: str, front: str, body: str = "# Intent\nDo it
 
 
 def requires(tool: str) -> pytest.MarkDecorator:
-    """Skip, saying why, when a system tool is missing (CI installs them all)."""
+    """Skip, saying why, when a system tool is missing (CI installs them all); for
+    bubblewrap, when it does not work here (installed is not enough: user namespaces
+    may be off)."""
+    if tool == "bwrap":
+        works, why = bwrap_available()
+        return pytest.mark.skipif(not works, reason=f"needs a working bubblewrap: {why}")
     return pytest.mark.skipif(shutil.which(tool) is None,
                               reason=f"needs '{tool}' installed (apt-get install {tool})")
+
+
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    """A fresh folder outside /tmp, removed afterwards (symlinks in it not followed)."""
+    folder = outside_tmp_folder()
+    if folder is None:
+        pytest.skip("no writable folder outside /tmp (set ANDON_TEST_TMP)")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

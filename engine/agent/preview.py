@@ -8,13 +8,10 @@ apply, the preview says why; the tool will refuse it the same way when run).
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 from typing import Any
 
 from andon.engine.agent.tools.editor import TOOL_NAME as EDITOR
 from andon.engine.agent.tools.shell import TOOL_NAME as BASH
-
-MAX_PREVIEW_BYTES = 2 * 1024 * 1024
 
 
 def preview(tool: Any, tool_input: dict[str, Any]) -> str:
@@ -35,10 +32,10 @@ def preview(tool: Any, tool_input: dict[str, Any]) -> str:
 def _editor_diff(tool: Any, inp: dict[str, Any]) -> str:
     command = inp.get("command")
     raw = inp.get("path")
-    path: Path = tool.resolve(raw)  # refuses paths outside the worktree (EditorError)
-    rel = str(path.relative_to(tool.root))
-    exists = path.is_file()
-    old = _read(path) if exists else ""
+    # Read the way the tool reads (confined, never by name): refuses paths outside.
+    rel, current = tool.peek(raw)
+    exists = current is not None
+    old = current or ""
     if command == "create":
         new = inp.get("file_text")
         if not isinstance(new, str):
@@ -73,12 +70,6 @@ def _editor_diff(tool: Any, inp: dict[str, Any]) -> str:
         new_text = "\n".join(lines[:line] + added + lines[line:])
         return _diff(old, new_text + ("\n" if trailing or not lines else ""), rel)
     return f"{command} {rel}"
-
-
-def _read(path: Path) -> str:
-    if path.stat().st_size > MAX_PREVIEW_BYTES:
-        raise ValueError("the file is too large to preview")
-    return path.read_text(encoding="utf-8")
 
 
 def _diff(old: str, new: str, rel: str, *, created: bool = False) -> str:

@@ -6,17 +6,22 @@ be relative to the worktree or absolute inside it. Anything that resolves outsid
 worktree (`..`, other absolute paths, symlinks out, including through a symlinked
 folder) and anything under `.git` is refused. Binary and very large files are refused
 with a message that says so. Bad input gives an error outcome, never an exception.
+
+The editor runs in the engine, outside the sandbox, while the agent's own processes may
+change the worktree at the same moment: every file is reached through
+`workspace.confine` (descriptors, one component at a time, no symlink followed by the
+kernel), never by name after a check, so no race leads a read or a write outside.
 """
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 from typing import Any
 
 from andon.engine.agent.tools.base import ToolOutcome
 from andon.engine.textcap import cap
+from andon.engine.workspace.confine import Confined, Refused
 
 TOOL_TYPE = "text_editor_20250728"
 TOOL_NAME = "str_replace_based_edit_tool"
@@ -44,7 +49,8 @@ class EditorTool:
         max_characters: int | None = None,
         max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
-        self.root = Path(os.path.realpath(root))
+        self.files = Confined(root)
+        self.root = self.files.root
         self.max_characters = max_characters
         self.max_file_bytes = max_file_bytes
 
@@ -75,8 +81,9 @@ class EditorTool:
                 )
             handler = getattr(self, f"_{command}")
             text, meta = handler(tool_input)
-        except EditorError as exc:
-            return ToolOutcome(text=f"Error: {exc}", is_error=True, full=f"Error: {exc}")
+        except (EditorError, Refused) as exc:
+            return ToolOutcome(text=f"Error: {exc}", is_error=True, full=f"Error: {exc}",
+                               meta={"refused": True} if isinstance(exc, Refused) else {})
         except OSError as exc:
             msg = f"Error: {exc.strerror or exc}"
             return ToolOutcome(text=msg, is_error=True, full=msg)
@@ -87,50 +94,59 @@ class EditorTool:
 
     # -- paths ----------------------------------------------------------------------
 
-    def _display(self, path: Path) -> str:
-        rel = path.relative_to(self.root)
-        return str(self.root / rel)
+    def _display(self, parts: tuple[str, ...] | str) -> str:
+        rel = parts if isinstance(parts, str) else "/".join(parts)
+        return str(self.root / rel) if rel and rel != "." else str(self.root)
 
-    def resolve(self, raw: Any) -> Path:
-        """The real path inside the worktree that `raw` names; EditorError otherwise."""
+    def _parts(self, raw: Any) -> tuple[str, ...]:
         if not isinstance(raw, str) or not raw.strip():
             raise EditorError("'path' must be a non-empty string")
-        if "\x00" in raw:
-            raise EditorError("'path' must not contain NUL bytes")
-        given = Path(raw)
-        candidate = given if given.is_absolute() else self.root / given
-        lexical = Path(os.path.normpath(candidate))
-        if not _inside(lexical, self.root):
-            # An absolute path may name the worktree through a symlinked prefix.
-            real_given = Path(os.path.realpath(candidate))
-            if not _inside(real_given, self.root):
-                raise EditorError(
-                    f"{raw} is outside the worktree {self.root}; only files inside it "
-                    "can be viewed or edited"
-                )
-        real = Path(os.path.realpath(candidate))
-        if not _inside(real, self.root):
-            raise EditorError(
-                f"{raw} resolves (through a symlink) to {real}, outside the worktree "
-                f"{self.root}; refused"
-            )
-        for p in (lexical, real):
-            if _inside(p, self.root) and ".git" in p.relative_to(self.root).parts:
-                raise EditorError(f"{raw} is inside .git, which is off limits")
-        return real
+        try:
+            return self.files.parts(raw)
+        except Refused as exc:
+            raise EditorError(str(exc)) from None
+
+    def peek(self, raw: Any) -> tuple[str, str | None]:
+        """(the path relative to the worktree, its text or None when it does not
+        exist), read the same confined way the tool reads; for previews at a gate."""
+        self._parts(raw)
+        try:
+            rel, kind = self._kind(raw)
+            if kind == "dir":
+                raise EditorError(f"{self._display(rel)} is a folder")
+            return rel, (self._read_text(raw) if kind else None)
+        except Refused as exc:
+            raise EditorError(str(exc)) from None
 
     # -- commands -------------------------------------------------------------------
 
+    def _kind(self, raw: Any) -> tuple[str, str | None]:
+        """(where `raw` really is, relative; "dir", "file", "other" or None if missing)."""
+        try:
+            with self.files.place(raw) as at:
+                st = at.lstat()
+                rel = at.rel
+        except (FileNotFoundError, NotADirectoryError):
+            return "/".join(self.files.parts(raw)), None
+        if st is None:
+            return rel, None
+        if stat.S_ISDIR(st.st_mode):
+            return rel, "dir"
+        return rel, "file" if stat.S_ISREG(st.st_mode) else "other"
+
     def _view(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        path = self.resolve(inp.get("path"))
+        raw = inp.get("path")
+        self._parts(raw)
         view_range = inp.get("view_range")
-        if path.is_dir():
+        rel, kind = self._kind(raw)
+        shown = self._display(rel)
+        if kind == "dir":
             if view_range is not None:
                 raise EditorError("view_range is only allowed when viewing a file")
-            return self._listing(path), {"path": str(path)}
-        if not path.exists():
-            raise EditorError(f"{self._display(path)} does not exist")
-        text = self._read_text(path)
+            return self._listing(raw), {"path": shown}
+        if kind is None:
+            raise EditorError(f"{shown} does not exist")
+        text = self._read_text(raw)
         lines = text.split("\n")
         if text.endswith("\n"):
             lines = lines[:-1]
@@ -138,10 +154,10 @@ class EditorTool:
         if view_range is not None:
             start, end = self._check_range(view_range, len(lines))
         numbered = "\n".join(f"{i:6}\t{lines[i - 1]}" for i in range(start, end + 1))
-        header = f"Here's the content of {self._display(path)} with line numbers:\n"
+        header = f"Here's the content of {shown} with line numbers:\n"
         if not lines:
-            return f"{self._display(path)} is empty.", {"path": str(path)}
-        return header + numbered + "\n", {"path": str(path)}
+            return f"{shown} is empty.", {"path": shown}
+        return header + numbered + "\n", {"path": shown}
 
     def _check_range(self, view_range: Any, n: int) -> tuple[int, int]:
         if (
@@ -162,27 +178,17 @@ class EditorTool:
             )
         return start, end
 
-    def _listing(self, folder: Path) -> str:
+    def _listing(self, raw: str) -> str:
         entries: list[str] = []
         truncated = False
-        for dirpath, dirnames, filenames in os.walk(folder):
-            here = Path(dirpath)
-            depth = len(here.relative_to(folder).parts)
-            dirnames[:] = sorted(
-                d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS
-            )
-            names = [(d, True) for d in dirnames] + [
-                (f, False) for f in sorted(filenames) if not f.startswith(".")
-            ]
-            for name, is_dir in names:
-                entries.append(str(here / name) + ("/" if is_dir else ""))
-                if len(entries) >= LISTING_LIMIT:
-                    truncated = True
-                    break
-            if truncated:
+        folder = ""
+        for parts, is_dir in self.files.entries(raw, 2, _hidden_entry):
+            entries.append(self._display(parts) + ("/" if is_dir else ""))
+            if len(entries) >= LISTING_LIMIT:
+                truncated = True
                 break
-            if depth >= 1:
-                dirnames[:] = []
+        with self.files.place(raw) as at:
+            folder = self._display(at.rel)
         entries.sort()
         head = (
             f"Here are the files and folders up to 2 levels deep in {folder}, "
@@ -194,20 +200,27 @@ class EditorTool:
         return head + body + "\n"
 
     def _create(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        path = self.resolve(inp.get("path"))
+        raw = inp.get("path")
+        if not self._parts(raw):
+            raise EditorError(f"{self.root} is a folder; create needs a file path")
         file_text = inp.get("file_text")
         if not isinstance(file_text, str):
             raise EditorError("create needs 'file_text' (a string)")
-        if path == self.root or path.is_dir():
-            raise EditorError(f"{self._display(path)} is a folder; create needs a file path")
-        existed = path.exists()
-        self._make_parents(path)
-        self._write(path, file_text)
-        verb = "overwritten" if existed else "created"
-        return f"File {verb}: {self._display(path)}", {"path": str(path), "created": not existed}
+        rel, kind = self._kind(raw)
+        if kind == "dir":
+            raise EditorError(f"{self._display(rel)} is a folder; create needs a file path")
+        try:
+            created, at = self.files.write_bytes(raw, file_text.encode("utf-8"))
+        except IsADirectoryError:
+            raise EditorError(f"{self._display(rel)} is a folder; create needs a file "
+                              "path") from None
+        shown = self._display(at.rel)
+        verb = "created" if created else "overwritten"
+        return f"File {verb}: {shown}", {"path": shown, "created": created}
 
     def _str_replace(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        path = self.resolve(inp.get("path"))
+        raw = inp.get("path")
+        self._parts(raw)
         old = inp.get("old_str")
         new = inp.get("new_str", "")
         if not isinstance(old, str) or old == "":
@@ -216,43 +229,44 @@ class EditorTool:
             new = ""
         if not isinstance(new, str):
             raise EditorError("'new_str' must be a string")
-        self._require_file(path)
-        text = self._read_text(path)
+        shown = self._require_file(raw)
+        text = self._read_text(raw)
         count = text.count(old)
         if count == 0:
             raise EditorError(
-                f"no match for old_str in {self._display(path)}; nothing was replaced. "
+                f"no match for old_str in {shown}; nothing was replaced. "
                 "old_str must match the file exactly, including whitespace"
             )
         if count > 1:
             lines = _match_lines(text, old)
             raise EditorError(
-                f"old_str occurs {count} times in {self._display(path)} (at lines "
+                f"old_str occurs {count} times in {shown} (at lines "
                 f"{', '.join(map(str, lines))}); nothing was replaced. Include more "
                 "context so that it matches exactly once"
             )
         at = text.index(old)
         new_text = text[:at] + new + text[at + len(old) :]
-        self._write(path, new_text)
+        shown = self._write(raw, new_text)
         first = text[:at].count("\n") + 1
         last = first + new.count("\n")
         snippet = _snippet(new_text, first, last)
         return (
-            f"The file {self._display(path)} has been edited. Here's a snippet of the "
+            f"The file {shown} has been edited. Here's a snippet of the "
             f"result:\n{snippet}\nReview the changes and make sure they are as expected.",
-            {"path": str(path)},
+            {"path": shown},
         )
 
     def _insert(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        path = self.resolve(inp.get("path"))
+        raw = inp.get("path")
+        self._parts(raw)
         line = inp.get("insert_line")
         new = inp.get("insert_text", inp.get("new_str"))
         if not isinstance(line, int) or isinstance(line, bool):
             raise EditorError("insert needs 'insert_line' (an integer; 0 inserts at the top)")
         if not isinstance(new, str):
             raise EditorError("insert needs 'insert_text' (a string)")
-        self._require_file(path)
-        text = self._read_text(path)
+        self._require_file(raw)
+        text = self._read_text(raw)
         lines = text.split("\n")
         trailing = text.endswith("\n")
         if trailing:
@@ -268,64 +282,48 @@ class EditorTool:
             added = added[:-1]
         result = lines[:line] + added + lines[line:]
         new_text = "\n".join(result) + ("\n" if trailing or not lines else "")
-        self._write(path, new_text)
+        shown = self._write(raw, new_text)
         snippet = _snippet(new_text, line + 1, line + max(len(added), 1))
         return (
-            f"The file {self._display(path)} has been edited. Here's a snippet of the "
+            f"The file {shown} has been edited. Here's a snippet of the "
             f"result:\n{snippet}\nReview the changes and make sure they are as expected.",
-            {"path": str(path)},
+            {"path": shown},
         )
 
-    # -- file access ----------------------------------------------------------------
+    # -- file access (always through self.files: descriptors, never names) -----------
 
-    def _require_file(self, path: Path) -> None:
-        if path.is_dir():
-            raise EditorError(f"{self._display(path)} is a folder, not a file")
-        if not path.exists():
-            raise EditorError(f"{self._display(path)} does not exist; use create to make it")
+    def _require_file(self, raw: str) -> str:
+        rel, kind = self._kind(raw)
+        if kind == "dir":
+            raise EditorError(f"{self._display(rel)} is a folder, not a file")
+        if kind is None:
+            raise EditorError(f"{self._display(rel)} does not exist; use create to make it")
+        return self._display(rel)
 
-    def _read_text(self, path: Path) -> str:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise EditorError(f"{self._display(path)} is not a regular file")
-            if st.st_size > self.max_file_bytes:
-                raise EditorError(
-                    f"{self._display(path)} is too large ({st.st_size} bytes; the limit is "
-                    f"{self.max_file_bytes}); use the bash tool (head, sed -n, grep) to "
-                    "look at parts of it"
-                )
-            data = fh.read(self.max_file_bytes + 1)
+    def _read_text(self, raw: str) -> str:
+        data, st, at = self.files.read_bytes(raw, self.max_file_bytes)
+        shown = self._display(at.rel)
+        if st.st_size > self.max_file_bytes:
+            raise EditorError(
+                f"{shown} is too large ({st.st_size} bytes; the limit is "
+                f"{self.max_file_bytes}); use the bash tool (head, sed -n, grep) to "
+                "look at parts of it"
+            )
         if b"\x00" in data[:8192]:
-            raise EditorError(f"{self._display(path)} looks like a binary file; refused")
+            raise EditorError(f"{shown} looks like a binary file; refused")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            raise EditorError(
-                f"{self._display(path)} is not valid UTF-8 text (binary?); refused"
-            ) from None
+            raise EditorError(f"{shown} is not valid UTF-8 text (binary?); refused") from None
 
-    def _make_parents(self, path: Path) -> None:
-        parent = path.parent
-        missing: list[Path] = []
-        while not parent.exists():
-            missing.append(parent)
-            parent = parent.parent
-        for folder in reversed(missing):
-            if not _inside(Path(os.path.realpath(folder)), self.root):
-                raise EditorError(f"{folder} is outside the worktree; refused")
-            folder.mkdir()
-
-    def _write(self, path: Path, text: str) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        fd = os.open(path, flags, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
+    def _write(self, raw: str, text: str) -> str:
+        """Replace an existing file's content; where it was written, for the record."""
+        _, at = self.files.write_bytes(raw, text.encode("utf-8"), create=False)
+        return self._display(at.rel)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+def _hidden_entry(name: str) -> bool:
+    return name.startswith(".") or name in SKIP_DIRS
 
 
 def _match_lines(text: str, needle: str) -> list[int]:
