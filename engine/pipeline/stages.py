@@ -678,17 +678,23 @@ class Pipeline:
                     "Andon-Category": run.category, "Andon-Level": str(run.level)}
         message = f"andon: {what} for run {run.id}"
         if quiet:
-            commit = workspace.commit_all(ws, message, trailers)
+            commit = workspace.commit_all(ws, message, trailers, on_refused=self._refused_links)
             if commit:
                 with self.log.step("git", "commit") as step:
                     step.output = f"{commit} ({what})"
         else:
             with self.log.step("git", "commit") as step:
-                commit = workspace.commit_all(ws, message, trailers)
+                commit = workspace.commit_all(ws, message, trailers,
+                                              on_refused=self._refused_links)
                 step.output = f"{commit} ({what})" if commit else "nothing to commit"
         if commit:
             self.ctx.run = self.log.update(head_commit=commit)
         return commit
+
+    def _refused_links(self, refused: list[links.Link]) -> None:
+        self.log.event("wall", "not committed, and removed: symlinks out of the repository ("
+                       + ", ".join(str(link) for link in refused[:20]) + ")",
+                       links=[str(link) for link in refused])
 
     def _checks(self) -> list[CheckResult]:
         """The latest check results (from the store when resuming at review)."""

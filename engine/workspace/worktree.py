@@ -24,7 +24,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from andon.engine.textcap import cap
 from andon.engine.workspace.environment import scrubbed_env
 from andon.engine.workspace.git import GitError, is_ancestor, repo_lock, rev_parse, run_git, try_git
 from andon.store.db import Database
+from andon.engine.workspace import links
 
 SETUP_TIMEOUT = 900.0
 MERGE_MODES = ("merge", "rebase")
@@ -217,10 +218,15 @@ def _pathspec(ws: Workspace) -> list[str]:
     return ["--", ".", *(f":(exclude,literal){p}" for p in ws.excluded)]
 
 
-def commit_all(ws: Workspace, message: str, trailers: dict[str, str] | None = None) -> str | None:
-    """Commit everything the agent changed (but setup's artifacts); returns the new
-    commit, or None if nothing changed."""
+def commit_all(ws: Workspace, message: str, trailers: dict[str, str] | None = None, *,
+               on_refused: Callable[[list[links.Link]], object] | None = None) -> str | None:
+    """Commit everything the agent changed (but setup's artifacts, and symlinks out of
+    the repository: removed, and told to `on_refused`); returns the new commit, or None
+    if nothing changed."""
     run_git(ws.path, "add", "--all", *_pathspec(ws))
+    refused = links.unstage(ws.path)
+    if refused and on_refused is not None:
+        on_refused(refused)
     if try_git(ws.path, "diff", "--cached", "--quiet")[0] == 0:
         return None
     body = message

@@ -32,6 +32,7 @@ from andon.engine.agent.tools.base import ToolOutcome
 from andon.engine.textcap import CappedBuffer
 from andon.engine.workspace.environment import scrubbed_env
 from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable, wrap
+from andon.engine.workspace import links
 
 TOOL_TYPE = "bash_20250124"
 TOOL_NAME = "bash"
@@ -132,12 +133,23 @@ class BashTool:
         if not isinstance(command, str) or not command.strip():
             return _error("give 'command' (a non-empty string), or 'restart': true")
         try:
-            return self._execute(command)
+            return self._swept(self._execute(command))
         except SandboxUnavailable as exc:
             return _error(str(exc))
         except OSError as exc:
             self.close()
             return _error(f"the shell failed ({exc}); it will be restarted on the next command")
+
+    def _swept(self, outcome: ToolOutcome) -> ToolOutcome:
+        """Remove symlinks out of the repository the agent's commands made (now or in
+        the background), and tell it why, in the result of the command."""
+        removed = links.sweep(self.root)
+        if removed:
+            told = links.note(removed)
+            outcome.text = _append(outcome.text, told)
+            outcome.full = _append(outcome.full or "", told)
+            outcome.meta["refused_links"] = [str(link) for link in removed]
+        return outcome
 
     # -- the persistent shell -------------------------------------------------------
 
