@@ -103,6 +103,7 @@ class RunRow:
     model: str
     gate_kind: str | None = None
     reason: str | None = None
+    unsandboxed: bool = False  # its commands ran without the sandbox (policy allowed it)
 
     @property
     def active(self) -> bool:
@@ -118,7 +119,8 @@ class RunRow:
                    status=run.status, stage=run.stage, created_at=run.created_at,
                    started_at=run.started_at, finished_at=run.finished_at, turns=run.turns,
                    tokens=run.tokens_in + run.tokens_out, cost_usd=run.cost_usd,
-                   model=run.model, gate_kind=gate.kind if gate else None, reason=run.reason)
+                   model=run.model, gate_kind=gate.kind if gate else None, reason=run.reason,
+                   unsandboxed=bool((run.data or {}).get("unsandboxed")))
 
 
 @dataclass(frozen=True)

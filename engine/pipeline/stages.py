@@ -631,15 +631,25 @@ class Pipeline:
         return policy
 
     def _require_sandbox(self) -> None:
-        """A level-4 run (no person sees its commands) does not start without the
-        sandbox, unless its policy allows an unsandboxed shell."""
-        if self.ctx.run.level < 4 or self.policy.allow_unsandboxed:
-            return
+        """No run starts without the sandbox, at any level (a level-2 person approves a
+        command, not what the code it runs does), unless its category's policy allows
+        an unsandboxed shell; such a run is marked, and the board shows it."""
         works, why = bwrap_available()
-        if not works:
-            raise RunEnded(m.FAILED, f"a level-4 run needs the sandbox and {why}; install "
-                           f"it, or set allow_unsandboxed = true in the "
+        if works:
+            return
+        if not self.policy.allow_unsandboxed:
+            raise RunEnded(m.FAILED, f"commands need the sandbox and {why}; install it, "
+                           f"or set allow_unsandboxed = true in the "
                            f"'{self.ctx.run.category}' policy")
+        if not (self.ctx.run.data or {}).get("unsandboxed"):
+            with self.db.write() as s:
+                run = s.get(m.Run, self.ctx.run.id)
+                assert run is not None
+                run.data = {**(run.data or {}), "unsandboxed": True}
+                s.add(run)
+            self.ctx.run = self.log.run()
+            self.log.event("wall", f"unsandboxed: {why}; the '{self.ctx.run.category}' "
+                           "policy allows commands without the sandbox")
 
     def _repo(self) -> RepoSettings:
         spec = self.ctx.spec
@@ -666,8 +676,7 @@ class Pipeline:
 
     def _sandbox(self, root: Path) -> SandboxConfig:
         return SandboxConfig(root=root, network=self.policy.network,
-                             allow_unsandboxed=(self.policy.allow_unsandboxed
-                                                or self.ctx.run.level < 4),
+                             allow_unsandboxed=self.policy.allow_unsandboxed,
                              hide=self._hidden())
 
     def _commit(self, what: str, *, quiet: bool = False) -> str | None:

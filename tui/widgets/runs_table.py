@@ -26,12 +26,20 @@ def cells(run: RunRow, now: datetime) -> tuple[Any, ...]:
         status,
         stage_strip(run.stage, run.status),
         run.category,
-        Text(run.title, overflow="ellipsis", no_wrap=True),
+        _title(run),
         Text(run_elapsed(run.started_at, run.finished_at, now), justify="right"),
         Text(str(run.turns) if run.turns else "·", justify="right"),
         Text(tokens(run.tokens) if run.tokens else "·", justify="right"),
         run_cost(run.cost_usd, run.simulated, run.started_at is not None),
     )
+
+
+def _title(run: RunRow) -> Text:
+    title = Text(run.title, overflow="ellipsis", no_wrap=True)
+    if run.unsandboxed:  # its commands ran without the walls: say so before anything
+        title = Text.assemble(("unsandboxed ", "bold white on red"), title,
+                              overflow="ellipsis", no_wrap=True)
+    return title
 
 
 class RunsTable(KeyedTable):

@@ -17,6 +17,9 @@ from andon.store import models as m
 from andon.store.db import Database
 from tests.conftest import git, write_spec
 from tests.engine.pipeline.test_gates_pipeline import README_SCRIPT, Line, approve_all, queue_run
+from sqlmodel import select
+from andon.tui.data import RunRow
+from andon.tui.widgets.runs_table import cells
 
 
 def test_a_run_takes_the_categorys_level_when_it_starts(
@@ -70,7 +73,7 @@ def test_a_dark_run_refuses_to_start_without_the_sandbox(
     done = _run_once(home, _path_without_bwrap(tmp_path))
     assert done[0]["id"] == run.id and done[0]["status"] == "failed"
     reason = str(done[0]["reason"])
-    assert "a level-4 run needs the sandbox" in reason and "bwrap" in reason
+    assert "commands need the sandbox" in reason and "bwrap" in reason
     assert "allow_unsandboxed = true in the 'docs' policy" in reason
     assert git(sample_repo, "rev-parse", "main") == base
     assert list_gates(db, pending_only=False) == []
@@ -93,3 +96,53 @@ def test_a_dark_run_may_go_unsandboxed_when_its_policy_allows_it(
     done = _run_once(home, _path_without_bwrap(tmp_path))
     assert done[0]["status"] == "merged", done[0]["reason"]
     assert "`shout('hi')`" in git(sample_repo, "show", "main:README.md")
+
+
+def test_below_level_4_there_are_no_commands_without_the_sandbox_unless_allowed(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path,
+        outside_tmp: Path) -> None:
+    """A level-3 agent without bubblewrap printed a holdout scenario and wrote outside
+    its worktree: no run starts without the sandbox unless its policy allows it."""
+    assert load_policy(db, "bugfix").level == 3
+    holdout = home.scenarios / "shout"
+    holdout.mkdir(parents=True)
+    (holdout / "secret.md").write_text("HOLDOUT-b2: shout('') returns '!'\n")
+    script = f"""\
+turns:
+  - text: Looking around.
+    tool_use:
+      - name: bash
+        input: {{command: "cat {holdout}/secret.md; echo out > {outside_tmp}/pwned"}}
+  - text: Done.
+"""
+    spec = write_spec(tmp_path / "specs", "look", f"""
+        title: Look around
+        category: bugfix
+        repo: {sample_repo}
+        model: scripted
+        checks: ["{sys.executable} -c 'print(1)'"]
+        """, script=script)
+    from engine.queue import submit
+
+    refused = submit(db, spec)
+    no_bwrap = _path_without_bwrap(tmp_path)
+    done = _run_once(home, no_bwrap)
+    assert done[0]["id"] == refused.id and done[0]["status"] == "failed"
+    assert "allow_unsandboxed = true in the 'bugfix' policy" in str(done[0]["reason"])
+    assert not (outside_tmp / "pwned").exists()
+    with db.read() as s:
+        assert s.exec(select(m.Step).where(m.Step.run_id == refused.id,
+                                           m.Step.kind == "tool")).all() == []
+
+    # Allowed: it runs, and the board says so on the run's row.
+    policy = load_policy(db, "bugfix").model_copy(update={"allow_unsandboxed": True})
+    save_policies(db, [policy], user="alice", reason="no user namespaces here")
+    allowed = submit(db, spec)
+    _run_once(home, no_bwrap)
+    with db.read() as s:
+        run = s.get(m.Run, allowed.id)
+        assert run is not None and run.data.get("unsandboxed") is True
+    row = RunRow.of(run)
+    assert row.unsandboxed
+    title = cells(row, run.created_at)[4]
+    assert title.plain.startswith("unsandboxed ")
