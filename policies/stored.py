@@ -13,7 +13,9 @@ writes as user ``andon``.
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,11 +47,19 @@ ANDON = "andon"
 
 
 def current_user() -> str:
-    """The OS user making a change (for audit rows and approver checks)."""
+    """The OS user making a change (for audit rows and approver checks): the name of
+    the process's real uid. Not LOGNAME or USER, which whoever starts the process sets
+    (`LOGNAME=alice andon approve` must not pass as alice)."""
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid{uid}"
+
+
+def current_host() -> str:
+    """The machine a decision is made on, recorded beside the user."""
+    return socket.gethostname() or "unknown"
 
 
 # -- rows <-> policies --------------------------------------------------------------------

@@ -29,6 +29,7 @@ and opens gates only where a person is needed.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -44,7 +45,13 @@ from andon.policies.level import Level
 from andon.policies.matrix import Action, needs_gate
 from andon.policies.policy import Policy
 from andon.policies.rules import SpendFractions, check_escalations, diff_summary_from_numstat
-from andon.policies.stored import ANDON, current_user, policy_from_row, trip_breaker
+from andon.policies.stored import (
+    ANDON,
+    current_host,
+    current_user,
+    policy_from_row,
+    trip_breaker,
+)
 from andon.store import models as m
 from andon.store.clock import as_utc, utcnow
 from andon.store.db import Database
@@ -270,6 +277,7 @@ def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = 
         raise UserError(f"unknown decision {verdict!r}: approve, reject or revise")
     text = (comment or "").strip()
     who = user or current_user()
+    host = current_host()
     now = utcnow()
     with db.write() as s:
         gate = s.get(m.Gate, gate_id)
@@ -306,7 +314,8 @@ def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = 
             message += f": {text}"
         s.add(m.Event(run_id=run.id, kind="gate.decided", stage=gate.stage, message=message,
                       data={"gate": gate_id, "kind": gate.kind, "verdict": status,
-                            "by": who, "comment": text or None}))
+                            "by": who, "host": host, "uid": os.getuid(),
+                            "comment": text or None}))
         s.flush()
         return gate
 

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from andon.engine.errors import UserError
 from andon.engine.run.control import CORD_KEY, cord_state
-from andon.policies.stored import current_user
+from andon.policies.stored import current_host, current_user
 from andon.store import models as m
 from andon.store.clock import utcnow
 from andon.store.db import Database
@@ -62,7 +62,7 @@ def pull(db: Database, reason: str, user: str | None = None) -> CordChange:
         row.updated_by = who
         s.add(row)
         s.add(m.Event(kind=PULLED, message=f"cord pulled by {who}: {reason}",
-                      data={"by": who, "reason": reason}))
+                      data={"by": who, "host": current_host(), "reason": reason}))
     return CordChange(pulled=True, changed=True, state=state)
 
 
@@ -85,7 +85,8 @@ def release(db: Database, user: str | None = None, reason: str | None = None) ->
         if reason:
             message += f": {reason}"
         s.add(m.Event(kind=RELEASED, message=message,
-                      data={"by": who, "reason": reason, "pulled_by": was.get("by"),
+                      data={"by": who, "host": current_host(), "reason": reason,
+                            "pulled_by": was.get("by"),
                             "pulled_reason": was.get("reason"), "seconds": held_for}))
     return CordChange(pulled=False, changed=True, state=None)
 

@@ -4,6 +4,8 @@ approvers enforced; timeouts never approve; a cancel voids the gate."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -138,6 +140,7 @@ def test_a_run_waits_at_a_gate_until_a_person_approves(db: Database) -> None:
     assert kinds == ["gate.opened", "gate.decided"]
     assert events(db, run_id)[-1].data == {"gate": gate.id, "kind": "action",
                                            "verdict": "approved", "by": "alice",
+                                           "host": socket.gethostname(), "uid": os.getuid(),
                                            "comment": None}
 
 

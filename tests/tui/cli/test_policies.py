@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pwd
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from andon.engine.factory.home import Home
 from andon.engine.gates.gate import list_gates, open_gate
@@ -205,3 +209,30 @@ def test_a_person_not_on_the_approvers_list_is_refused(andon, db: Database) -> N
     assert (f"{current_user()} may not change the level of 'migration': its approvers are "
             f"dba-alice") in " ".join(darker.err.split())
     assert load_policy(db, "migration").level == policy.level
+
+
+def test_the_approver_is_the_real_user_whatever_logname_says(
+        andon, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = pwd.getpwuid(os.getuid()).pw_name
+    if real == "alice":
+        pytest.skip("this test pretends to be alice; it cannot run as alice")
+    policy = load_policy(db, "migration").model_copy(update={"approvers": ["alice"]})
+    save_policies(db, [policy], user="alice", reason="only alice")
+    run_id = make_run(db, "migration")
+    gate = open_gate(db, run_id, "review", "review: add a column", {"diff": ""})
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(var, "alice")
+    refused = andon("approve", str(gate.id))
+    assert refused.code == 2
+    assert f"{real} may not decide gates of category 'migration'" in " ".join(refused.err.split())
+    assert [g.status for g in list_gates(db, run_id=run_id)] == [m.PENDING]
+
+    # One who may decide does; the record says who, from which machine.
+    save_policies(db, [policy.model_copy(update={"approvers": [real]})], user=real,
+                  reason="and the operator")
+    assert andon("approve", str(gate.id)).code == 0
+    with db.read() as s:
+        event = s.exec(select(m.Event).where(m.Event.kind == "gate.decided")).one()
+    assert event.data is not None
+    assert (event.data["by"], event.data["host"]) == (real, socket.gethostname())
+    assert event.data["uid"] == os.getuid()
