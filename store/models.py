@@ -129,7 +129,7 @@ class Step(SQLModel, table=True):
     stage: str
     kind: str  # turn, tool, check, scenario, plan, git, merge, gate
     name: str = ""
-    status: str = "running"  # running, ok, failed, error, skipped
+    status: str = "running"  # running, ok, failed, error, skipped, refused (gate or walls)
     input: Any = Field(default=None, sa_type=JSONText, nullable=True)
     output: str | None = None
     exit_code: int | None = None

@@ -389,8 +389,9 @@ class Agent:
                 turnlog.finish_step(s, step.id, status="error", exit_code=None,
                                     output=f"{type(exc).__name__}: {exc}")
             raise
-        if step.status == "ok":
-            step.status = "failed" if outcome.is_error else "ok"
+        if step.status == "ok" and outcome.is_error:
+            # A call the walls refused is not an ordinary failure; the record says which.
+            step.status = "refused" if outcome.meta.get("refused") else "failed"
         step.output = outcome.full or outcome.text
         step.exit_code = outcome.exit_code
         return outcome, step
@@ -408,7 +409,7 @@ class Agent:
             decision: Decision = self._paused_call(
                 lambda: self.gatekeeper.action(name, tool_input, shown))
             if not decision.approved:
-                step.status = "skipped"
+                step.status = "refused"
                 who = decision.by or "the policy"
                 comment = decision.comment.strip() or "no comment"
                 return ToolOutcome(f"{REFUSED_PREFIX} ({who}) did not approve this call "

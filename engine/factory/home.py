@@ -71,6 +71,14 @@ class Home:
     def inbox(self) -> Path:
         return self.root / "inbox"
 
+    def private(self) -> list[Path]:
+        """What the agent's commands, and the code it wrote, must never see: the
+        holdout scenarios, the database (with its journal), the configuration, the logs
+        and the inbox. Masked inside the sandbox wherever a command runs for a run."""
+        db = self.db_path
+        return [self.scenarios, db, db.with_name(db.name + "-wal"),
+                db.with_name(db.name + "-shm"), self.config_path, self.logs, self.inbox]
+
     def exists(self) -> bool:
         return self.db_path.exists()
 

@@ -4,7 +4,9 @@
 Exchange per model reply), and drives the real agent loop again with those replies
 served by an in-process transport (no network, no API key), in a fresh worktree cut
 from the run's `base_commit` of its repository. The tools really run again (editor and
-bash, sandboxed as the run was, never with network). Afterwards the worktree's tree
+bash) behind the same walls as the run: sandboxed with the factory's private files
+(scenarios, database, configuration) hidden, never with network, and without the
+sandbox only where the category's policy allows it. Afterwards the worktree's tree
 (`git add --all` then `git write-tree`) is compared with the tree of the run's
 `head_commit`: equal means the recording reproduces the change.
 
@@ -48,9 +50,10 @@ from andon.engine.llm import sse
 from andon.engine.run.control import RunControl
 from andon.engine.run.log import RunLog
 from andon.engine.workspace.git import run_git, try_git
-from andon.engine.workspace.sandbox import SandboxConfig
 from andon.store import models as m
 from andon.store.db import Database
+from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable, require
+from andon.policies.stored import load_policy
 
 
 @dataclass
@@ -134,9 +137,20 @@ def replay(home: Home, db: Database, run_id: int, *, keep: bool = False) -> Repl
     if not recorded:
         raise UserError(f"run {run_id} has no flight recording to replay")
 
+    # The same walls as the run: its policy decides whether commands may run without
+    # the sandbox, and the factory's private files are hidden (never the network).
+    policy = load_policy(db, run.category)
     scratch = Path(tempfile.mkdtemp(prefix=f"andon-replay-{run_id}-"))
-    home.worktrees.mkdir(parents=True, exist_ok=True)
     path = home.worktrees / f"replay-{run_id}-{uuid.uuid4().hex[:8]}"
+    sandbox = SandboxConfig(root=path, network=False,
+                            allow_unsandboxed=policy.allow_unsandboxed,
+                            hide=[*home.private(), scratch])
+    try:
+        require(sandbox)
+    except SandboxUnavailable as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise UserError(f"run {run_id} cannot be replayed here: {exc}") from None
+    home.worktrees.mkdir(parents=True, exist_ok=True)
     run_git(repo, "worktree", "add", "--detach", str(path), run.base_commit)
     rewrite = _rewriter(run.worktree, path)
     tools: list[Any] = []
@@ -150,8 +164,6 @@ def replay(home: Home, db: Database, run_id: int, *, keep: bool = False) -> Repl
             http_client=httpx2.Client(transport=httpx2.MockTransport(transport.handle)))
         log = RunLog(scratch_db, _scratch_run(scratch_db, run, spec, path))
         log.stage = "implement"
-        sandbox = SandboxConfig(root=path, network=False,
-                                allow_unsandboxed=run.level < 4)
         tools = [EditorTool(path), BashTool(path, sandbox)]
         gatekeeper = ReplayGatekeeper(refused)
         status_, reason = "done", ""

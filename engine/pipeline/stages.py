@@ -667,12 +667,7 @@ class Pipeline:
         return self.ctx.ws
 
     def _hidden(self) -> list[Path]:
-        """What the agent's commands (and the code it wrote) must not see: the holdout
-        scenarios, the factory's database, configuration, logs and inbox."""
-        db = self.home.db_path
-        return [self.home.scenarios, db, db.with_name(db.name + "-wal"),
-                db.with_name(db.name + "-shm"), self.home.config_path, self.home.logs,
-                self.home.inbox]
+        return self.home.private()
 
     def _sandbox(self, root: Path) -> SandboxConfig:
         return SandboxConfig(root=root, network=self.policy.network,

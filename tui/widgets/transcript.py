@@ -295,6 +295,8 @@ class TranscriptView(ScrollView, can_focus=True):
         marker = "▾ " if opened else "▸ "
         if entry.status == "running":
             verdict, vstyle = "running…", STYLES["running"]
+        elif entry.status == "refused":  # by a person at a gate, or by the walls
+            verdict, vstyle = "refused", STYLES["error"]
         elif entry.level == "error":
             verdict = "failed" if entry.exit_code is None else f"exit {entry.exit_code}"
             vstyle = STYLES["error"]

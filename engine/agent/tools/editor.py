@@ -101,16 +101,13 @@ class EditorTool:
     def _parts(self, raw: Any) -> tuple[str, ...]:
         if not isinstance(raw, str) or not raw.strip():
             raise EditorError("'path' must be a non-empty string")
-        try:
-            return self.files.parts(raw)
-        except Refused as exc:
-            raise EditorError(str(exc)) from None
+        return self.files.parts(raw)  # Refused: outside the worktree, or in .git
 
     def peek(self, raw: Any) -> tuple[str, str | None]:
         """(the path relative to the worktree, its text or None when it does not
         exist), read the same confined way the tool reads; for previews at a gate."""
-        self._parts(raw)
         try:
+            self._parts(raw)
             rel, kind = self._kind(raw)
             if kind == "dir":
                 raise EditorError(f"{self._display(rel)} is a folder")

@@ -250,7 +250,7 @@ def test_mutating_calls_go_through_the_gatekeeper_with_a_preview(kit: Kit) -> No
     assert not view["is_error"] and not edit["is_error"]
     assert refused["is_error"] and refused["content"].startswith(REFUSED_PREFIX)
     assert "alice" in refused["content"] and "not on my watch" in refused["content"]
-    assert [s.status for s in kit.steps("tool")] == ["ok", "ok", "skipped"]
+    assert [s.status for s in kit.steps("tool")] == ["ok", "ok", "refused"]
 
 
 def test_editor_previews_show_the_diff_of_creates_and_inserts(kit: Kit) -> None:
@@ -301,3 +301,16 @@ def test_the_agent_can_be_built_like_the_pipeline_builds_it(kit: Kit) -> None:
                   control=RunControl(kit.db, kit.run_id), gatekeeper=Gatekeeper(),
                   prices=None)
     assert agent.run(START, attempt=1).status == "done"
+
+
+def test_a_call_the_walls_refuse_is_recorded_as_refused(kit: Kit) -> None:
+    model = ScriptedModel([
+        {"tool_use": [
+            {"name": "str_replace_based_edit_tool",
+             "input": {"command": "view", "path": "/etc/passwd"}},
+            {"name": "str_replace_based_edit_tool",
+             "input": {"command": "view", "path": "no-such-file.txt"}}]},
+        {"text": "Tried."},
+    ])
+    assert kit.agent(model.client()).run(START).status == "done"
+    assert [s.status for s in kit.steps("tool")] == ["refused", "failed"]

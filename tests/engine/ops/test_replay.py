@@ -4,6 +4,8 @@ recording does not."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,10 @@ from andon.engine.llm.scripted import ScriptedModel
 from andon.engine.ops.replay import replay
 from andon.store import models as m
 from andon.store.db import Database
-from tests.conftest import git, make_repo
+from andon.engine.workspace.sandbox import SandboxConfig
+from andon.engine.agent.tools.editor import EditorTool
+from andon.engine.agent.tools.shell import BashTool
+from tests.conftest import git, make_repo, requires
 from tests.support.agentkit import START, Kit, make_run
 
 
@@ -86,6 +91,7 @@ def recorded_run(db: Database, tmp_path: Path) -> tuple[int, Path]:
     return kit.run_id, repo
 
 
+@requires("bwrap")  # the replay's commands run behind the run's walls
 def test_a_recorded_run_replays_offline_to_the_same_tree(
         home: Home, db: Database, tmp_path: Path) -> None:
     run_id, repo = recorded_run(db, tmp_path)
@@ -103,6 +109,7 @@ def test_a_recorded_run_replays_offline_to_the_same_tree(
         assert len(s.exec(select(m.Run)).all()) == 1
 
 
+@requires("bwrap")
 def test_a_tampered_recording_does_not_match(home: Home, db: Database,
                                              tmp_path: Path) -> None:
     run_id, _ = recorded_run(db, tmp_path)
@@ -130,3 +137,66 @@ def test_a_run_without_a_recording_says_so(home: Home, db: Database, tmp_path: P
         replay(home, db, run_id)
     with pytest.raises(UserError, match="no run 999"):
         replay(home, db, 999)
+
+
+@requires("bwrap")
+def test_a_replay_runs_behind_the_same_walls_as_the_run(outside_tmp: Path) -> None:
+    """The replay re-runs whatever the agent's commands did: its sandbox hides the
+    factory's scenarios and database as the run's did (a home outside /tmp: the
+    sandbox's private /tmp would hide one under it anyway)."""
+    home = Home(outside_tmp / "home")
+    db = home.init()
+    try:
+        holdout = home.scenarios / "shout"
+        holdout.mkdir(parents=True)
+        (holdout / "secret.md").write_text("HOLDOUT-c9: shout('') returns '!'\n")
+        repo = make_repo(outside_tmp / "repo")
+        worktree = home.worktrees / "run-1"
+        git(repo, "worktree", "add", "-q", "-b", "andon/1", str(worktree), "main")
+        run_id = make_run(db, repo)
+        kit = Kit(db, worktree, run_id)
+        kit.log.update(repo_path=str(repo), worktree=str(worktree),
+                       base_commit=git(repo, "rev-parse", "main"))
+        peek = (f"cat {holdout}/secret.md > peek.txt 2>&1; "
+                f"head -c 15 {home.db_path} >> peek.txt 2>&1; true")
+        model = ScriptedModel({"turns": [
+            {"text": "Peeking.", "tool_use": [{"name": "bash", "input": {"command": peek}}]},
+            {"text": "Done."}]})
+        sandbox = SandboxConfig(root=worktree, hide=home.private())
+        tools = [EditorTool(worktree), BashTool(worktree, sandbox, timeout=30)]
+        try:
+            assert kit.agent(model.client(), tools=tools).run(START).status == "done"
+        finally:
+            for tool in tools:
+                tool.close()
+        peeked = (worktree / "peek.txt").read_text()
+        assert "HOLDOUT" not in peeked and "SQLite" not in peeked
+        git(worktree, "add", "--all")
+        git(worktree, "commit", "-q", "-m", "andon: implement")
+        kit.log.update(head_commit=git(worktree, "rev-parse", "HEAD"))
+        git(repo, "worktree", "remove", "--force", str(worktree))
+
+        report = replay(home, db, run_id, keep=True)
+        assert report.kept is not None
+        replayed = (Path(report.kept) / "peek.txt").read_text()
+        assert "HOLDOUT" not in replayed and "SQLite" not in replayed, replayed
+        assert report.matched, report.diff
+    finally:
+        db.close()
+
+
+def test_a_replay_without_the_sandbox_runs_nothing_unless_the_policy_allows(
+        home: Home, db: Database, tmp_path: Path) -> None:
+    run_id, _ = recorded_run(db, tmp_path)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("git", "bash", "sh", "env", "cat"):
+        found = shutil.which(name)
+        if found:
+            (tools / name).symlink_to(found)
+    done = subprocess.run([sys.executable, "-m", "tui", "--home", str(home.root), "replay",
+                           str(run_id)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": str(tools)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"run {run_id} cannot be replayed here" in done.stderr
+    assert "allow_unsandboxed" in done.stderr

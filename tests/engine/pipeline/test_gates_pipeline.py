@@ -224,7 +224,7 @@ def test_level_2_gates_the_plan_every_edit_and_command_and_the_merge(
 
     # The rejected command never ran; the agent was told why and carried on.
     refused = next(s for s in line.steps("tool") if s.name == "bash")
-    assert refused.status == "skipped"
+    assert refused.status == "refused"
     assert "keep the tests; they are the spec's safety net" in (refused.output or "")
     assert "def test_whisper" in git(sample_repo, "show", "main:tests/test_whisper.py")
     assert "def whisper" in git(sample_repo, "show", "main:sample/text.py")

@@ -197,3 +197,11 @@ def test_textcap_keeps_head_and_tail_and_survives_bad_bytes() -> None:
     assert "[... 1900 bytes elided ...]" in out
     assert cap(b"ok \xff\xfe done") == "ok \ufffd\ufffd done"
     assert cap("short") == "short"
+
+
+def test_a_refusal_is_marked_as_one(ed: EditorTool, wt: Path) -> None:
+    """The record tells a call the walls refused from an ordinary failure."""
+    refused = ed.run({"command": "view", "path": "/etc/passwd"})
+    failed = ed.run({"command": "view", "path": "missing.txt"})
+    assert refused.is_error and refused.meta.get("refused") is True
+    assert failed.is_error and not failed.meta.get("refused")
