@@ -99,7 +99,11 @@ def test_a_hidden_scenario_guides_the_agent_by_its_title_only(
 
 @requires("bwrap")
 def test_a_scenario_sees_the_worktree_read_only_and_other_scenarios_not_at_all(
-        tmp_path: Path, home: Home) -> None:
+        tmp_path: Path, outside_tmp: Path) -> None:
+    # The home outside /tmp: the sandbox's private /tmp would hide one under it anyway,
+    # and the test would pass with the hiding removed.
+    home = Home(outside_tmp / "home")
+    home.init().close()
     worktree = make_repo(tmp_path / "wt", {"greet.txt": "hello\n"})
     other = home.scenarios / "other"
     other.mkdir(parents=True)

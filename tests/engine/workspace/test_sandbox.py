@@ -128,14 +128,33 @@ def test_writes_outside_the_worktree_fail(shell: BashTool, repos, tmp_path: Path
 
 
 @needs_bwrap
-def test_hidden_paths_are_empty_inside(repos, tmp_path: Path) -> None:
+def test_hidden_paths_are_empty_inside(repos, outside_tmp: Path) -> None:
     _, wt = repos
-    scenarios = tmp_path / "scenarios"
+    scenarios = outside_tmp / "scenarios"  # not under /tmp, which is private inside anyway
     scenarios.mkdir()
     (scenarios / "holdout.sh").write_text("the answer")
     r = run_command(f"ls -A {scenarios}; cat {scenarios}/holdout.sh", wt,
                     SandboxConfig(wt, hide=[scenarios]), timeout=10)  # fmt: skip
     assert "the answer" not in r.output and r.exit_code != 0
+
+
+@needs_bwrap
+def test_credentials_in_home_are_masked(repos, outside_tmp: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, wt = repos
+    home = outside_tmp / "home"  # outside /tmp: masked by the walls, not by the tmpfs
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE-KEY-41\n")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("AWS-SECRET-41\n")
+    (home / ".netrc").write_text("machine x password NETRC-41\n")
+    (home / "notes.txt").write_text("readable\n")
+    monkeypatch.setenv("HOME", str(home))
+    r = run_command(f"cat {home}/notes.txt {home}/.ssh/id_ed25519 {home}/.aws/credentials "
+                    f"{home}/.netrc; ls -A {home}/.ssh", wt, SandboxConfig(wt), timeout=10)
+    assert "readable" in r.output
+    for secret in ("PRIVATE-KEY-41", "AWS-SECRET-41", "NETRC-41"):
+        assert secret not in r.output, r.output
 
 
 @pytest.fixture
