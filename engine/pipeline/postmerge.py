@@ -9,7 +9,7 @@ change does not stay in the base while a person is told.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,11 @@ from andon.engine.errors import NotFound, UserError
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.run.log import RunLog
 from andon.engine.workspace.merge import revert_run
-from andon.engine.workspace.sandbox import SandboxConfig
-from andon.engine.workspace.worktree import run_setup, temporary_worktree
 from andon.store import models as m
 from andon.store.clock import utcnow
 from andon.store.db import Database
+from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable
+from andon.engine.workspace.worktree import CommandOutput, run_setup, temporary_worktree
 
 
 @dataclass
@@ -43,13 +43,21 @@ class WatchResult:
 def watch(log: RunLog, *, repo: Path, base: str, run_id: int, merged: str, previous: str,
           worktrees: Path, checks: list[str], setup: list[str],
           sandbox: Callable[[Path], SandboxConfig], timeout: float, setup_timeout: float,
-          revert_message: Callable[[list[str]], str]) -> WatchResult:
-    """Run the checks on `merged`; on failure revert the run on `base`."""
+          revert_message: Callable[[list[str]], str],
+          setup_network: bool = False) -> WatchResult:
+    """Run the checks on `merged`; on failure revert the run on `base`. The setup
+    commands run in the sandbox too (they build code the agent wrote), with the
+    network only when `setup_network` (the repository entry's `network`)."""
     with temporary_worktree(repo, merged, worktrees, f"post-merge-{run_id}") as path:
         result = WatchResult(passed=True)
+        walls = sandbox(path)
+        walls = replace(walls, network=setup_network)
         for command in setup:
             with log.step("setup", command, input={"command": command}) as step:
-                out = run_setup(path, command, setup_timeout)
+                try:
+                    out = run_setup(path, command, setup_timeout, sandbox=walls)
+                except SandboxUnavailable as exc:
+                    out = CommandOutput(command, None, str(exc), False, 0.0)
                 step.output, step.exit_code = out.output, out.exit_code
                 step.status = "ok" if out.passed else "failed"
             if not out.passed:

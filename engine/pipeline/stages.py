@@ -553,7 +553,7 @@ class Pipeline:
             setup=self._repo_settings().setup, sandbox=self._sandbox, timeout=timeout,
             setup_timeout=float(self.home.engine_setting("setup_timeout",
                                                          workspace.SETUP_TIMEOUT)),
-            revert_message=message)
+            revert_message=message, setup_network=self._repo_settings().network)
         if result.passed:
             self._mark(watched=True)
             self.log.event("post-merge", f"checks pass on {ws.base} after the merge")

@@ -36,6 +36,7 @@ from andon.engine.workspace.environment import scrubbed_env
 from andon.engine.workspace.git import GitError, is_ancestor, repo_lock, rev_parse, run_git, try_git
 from andon.store.db import Database
 from andon.engine.workspace import links
+from andon.engine.workspace.sandbox import SandboxConfig, wrap
 
 SETUP_TIMEOUT = 900.0
 MERGE_MODES = ("merge", "rebase")
@@ -63,6 +64,7 @@ class RepoSettings:
     base: str
     name: str | None = None  # the key in andon.toml's [repos], if named there
     setup: list[str] = field(default_factory=list)
+    network: bool = False  # setup on the merged base (post-merge) may use the network
     merge: str = "merge"
     push: str | None = None
 
@@ -110,9 +112,12 @@ def repo_settings(name: str, entry: dict[str, Any] | None, *, spec_base: str | N
     push = entry.get("push")
     if push is not None and (not isinstance(push, str) or not push.strip()):
         raise UserError(f"{where}: 'push' must be a remote name or URL (got {push!r})")
+    network = entry.get("network", False)
+    if not isinstance(network, bool):
+        raise UserError(f"{where}: 'network' must be true or false (got {network!r})")
     base = spec_base if spec_base and spec_base != "main" else entry.get("base", spec_base)
     return RepoSettings(path=Path(entry["path"]).expanduser(), base=base or "main",
-                        name=name, setup=list(setup), merge=mode, push=push)
+                        name=name, setup=list(setup), network=network, merge=mode, push=push)
 
 
 # -- creating and reusing worktrees ----------------------------------------------------
@@ -178,16 +183,23 @@ class CommandOutput:
         return self.exit_code == 0 and not self.timed_out
 
 
-def run_setup(path: Path, command: str, timeout: float = SETUP_TIMEOUT) -> CommandOutput:
+def run_setup(path: Path, command: str, timeout: float = SETUP_TIMEOUT,
+              sandbox: SandboxConfig | None = None) -> CommandOutput:
     """Run one of the repository's setup commands in a worktree.
 
-    Setup commands come from the factory's own configuration (like a CI setup step),
-    not from the agent, so they run outside the sandbox (they may need the network or
-    write to a virtualenv), but with the scrubbed environment, the worktree as the
-    working folder, and a timeout that kills everything they started."""
+    The commands come from the factory's own configuration (like a CI setup step), but
+    what they run (a build backend, a package's install hooks) may be code the agent
+    wrote: on a merged base (the post-merge watch) they run inside `sandbox`, with the
+    network only where the repository's entry says `network = true`. Without a sandbox
+    (preparing a run's worktree from the base) they run as trusted code. Either way:
+    the scrubbed environment, the worktree as the working folder, and a timeout that
+    kills everything they started. Raises SandboxUnavailable as `wrap` does."""
+    argv = ["bash", "--noprofile", "--norc", "-c", command]
+    if sandbox is not None:
+        argv = wrap(argv, sandbox, cwd=path)
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["bash", "--noprofile", "--norc", "-c", command], cwd=path,
+        argv, cwd=path,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env=scrubbed_env(), start_new_session=True,
     )

@@ -13,7 +13,6 @@ from andon.engine.workspace import worktree as workspace
 from andon.engine.workspace.sandbox import SandboxConfig
 from andon.store import models as m
 from andon.store.db import Database
-from tests.conftest import git
 from tests.engine.pipeline.test_stages import (
     commit_to_base,
     configure,
@@ -22,6 +21,7 @@ from tests.engine.pipeline.test_stages import (
     script,
     set_policy,
 )
+from tests.conftest import git, requires
 
 
 def merged_run(tmp_path: Path, home: Home, db: Database, repo: Path,
@@ -73,3 +73,27 @@ def test_a_revert_that_conflicts_with_later_work_is_left_to_a_person(
     assert git(sample_repo, "rev-parse", "main") == later  # the base is left as it was
     (revert,) = [s for s in rows(db, m.Step, run_id) if s.kind == "revert"]
     assert revert.status == "failed" and "a person must fix the base" in (revert.output or "")
+
+
+@requires("bwrap")
+def test_setup_on_the_merged_base_runs_in_the_sandbox(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path,
+        outside_tmp: Path) -> None:
+    """Setup builds code the agent wrote: it runs behind the walls (outside /tmp here,
+    so the sandbox's own /tmp is not what stops the write)."""
+    run_id, result = merged_run(tmp_path, home, db, sample_repo, "# sample\n\nBetter.\n")
+    secret = outside_tmp / "scenarios"
+    secret.mkdir()
+    (secret / "holdout.md").write_text("HOLDOUT-pm\n")
+    assert result.commit and result.previous
+    outcome = postmerge.watch(
+        RunLog(db, run_id), repo=sample_repo, base="main", run_id=run_id,
+        merged=result.commit, previous=result.previous, worktrees=home.worktrees,
+        checks=["test -f .ready"],
+        setup=[f"echo pwned > {outside_tmp}/pwned; cat {secret}/holdout.md; touch .ready"],
+        sandbox=lambda root: SandboxConfig(root, hide=[secret]), timeout=30,
+        setup_timeout=30, revert_message=lambda failures: "Revert\n\n" + "\n".join(failures))
+    assert outcome.passed  # the worktree itself is writable
+    assert not (outside_tmp / "pwned").exists()
+    (setup,) = [s for s in rows(db, m.Step, run_id) if s.kind == "setup"]
+    assert "HOLDOUT" not in (setup.output or "")

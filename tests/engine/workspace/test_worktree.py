@@ -143,6 +143,10 @@ def test_repository_settings_are_checked(tmp_path: Path, sample_repo: Path) -> N
         settings({"path": str(sample_repo), "merge": "squash"})
     with pytest.raises(UserError, match="'setup' must be a list of commands"):
         settings({"path": str(sample_repo), "setup": [1]})
+    assert settings({"path": str(sample_repo)}).network is False
+    assert settings({"path": str(sample_repo), "network": True}).network is True
+    with pytest.raises(UserError, match=r"'network' must be true or false \(got 'yes'\)"):
+        settings({"path": str(sample_repo), "network": "yes"})
     with pytest.raises(UserError, match="neither a repository named in"):
         workspace.repo_settings("missing", None, spec_base="main",
                                 spec_path=tmp_path / "s.md", config_path=config)
