@@ -89,7 +89,9 @@ def check_permissions(home: Home) -> Check:
     shown = ", ".join(f"{p.relative_to(home.root) if p != home.root else p} "
                       f"{oct(mode)[2:]}" for p, mode, _ in loose[:5])
     more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
-    return Check("permissions", FAIL, f"readable by others: {shown}{more}",
+    return Check("permissions", FAIL, f"readable by others: {shown}{more}; the home's "
+                 "permissions are what keeps others from reading transcripts and "
+                 "scenarios, and from deciding gates (who can write the database can)",
                  "run `andon doctor --fix` (folders chmod 700, files chmod 600)")
 
 
@@ -162,7 +164,21 @@ def check_bwrap() -> Check:
     if ok:
         return Check("bubblewrap", OK, "the sandbox works")
     return Check("bubblewrap", WARN, why, "install bubblewrap (apt-get install bubblewrap); "
-                 "without it level-4 categories cannot run tools")
+                 "without it no run starts unless its category's policy sets "
+                 "allow_unsandboxed = true (then its commands run on this host, unwalled)")
+
+
+def check_setup(home: Home) -> Check:
+    """Say plainly where the repositories' setup commands run."""
+    repos = home.config.get("repos") or {}
+    named = sorted(name for name, entry in repos.items()
+                   if isinstance(entry, dict) and entry.get("setup"))
+    if not named:
+        return Check("setup", OK, "no repository has setup commands")
+    return Check("setup", OK, f"setup commands of {', '.join(named)} are trusted code: they "
+                 "run outside the sandbox when a run's worktree is prepared from the base; "
+                 "after a merge (the post-merge watch) they run in the sandbox, with the "
+                 "network only where the repository sets network = true")
 
 
 def check_api_key(home: Home) -> Check:
@@ -199,6 +215,7 @@ def run_checks(home: Home) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         lambda: check_home(home), lambda: check_permissions(home),
         lambda: check_config(home), lambda: check_database(home), check_git, check_bwrap,
+        lambda: check_setup(home),
         lambda: check_api_key(home), lambda: check_daemon(home),
     ]
     results = []

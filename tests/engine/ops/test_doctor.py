@@ -38,7 +38,7 @@ def test_a_fresh_home_is_healthy_and_the_key_is_never_shown(home: Home) -> None:
     assert report["healthy"] is True
     checks = {c["name"]: c for c in report["checks"]}
     assert set(checks) == {"home", "permissions", "config", "database", "git",
-                           "bubblewrap", "api key", "engine"}
+                           "bubblewrap", "setup", "api key", "engine"}
     assert checks["api key"]["status"] == "ok" and "not shown" in checks["api key"]["detail"]
     assert checks["database"]["status"] == "ok"
     assert "integrity ok" in checks["database"]["detail"]
@@ -51,6 +51,7 @@ def test_loose_permissions_fail_and_fix_repairs_them(home: Home) -> None:
     home.config_path.chmod(0o644)
     check = doctor.check_permissions(home)
     assert check.status == "fail" and "andon.toml 644" in check.detail
+    assert "deciding gates" in check.detail
     assert "logs 755" in check.detail and "andon doctor --fix" in check.fix
 
     fixed = andon(home.root, "--fix", "--json")
@@ -100,3 +101,12 @@ def test_api_key_check_never_includes_the_value(home: Home, key: str,
     check = doctor.check_api_key(home)
     assert "sk-ant" not in check.detail + check.fix
     assert check.status == ("ok" if key else "warn")
+
+
+def test_doctor_says_where_setup_commands_run(home: Home) -> None:
+    assert doctor.check_setup(home).detail == "no repository has setup commands"
+    home.config_path.write_text('[repos]\nmyapp = { path = "/srv/myapp", setup = ["make"] }\n')
+    home.reload()
+    check = doctor.check_setup(home)
+    assert "setup commands of myapp are trusted code" in check.detail
+    assert "after a merge (the post-merge watch) they run in the sandbox" in check.detail
