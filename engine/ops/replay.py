@@ -50,10 +50,10 @@ from andon.engine.llm import sse
 from andon.engine.run.control import RunControl
 from andon.engine.run.log import RunLog
 from andon.engine.workspace.git import run_git, try_git
-from andon.store import models as m
-from andon.store.db import Database
 from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable, require
 from andon.policies.stored import load_policy
+from andon.store import models as m
+from andon.store.db import Database
 
 
 @dataclass

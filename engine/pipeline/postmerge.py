@@ -17,11 +17,11 @@ from andon.engine.errors import NotFound, UserError
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.run.log import RunLog
 from andon.engine.workspace.merge import revert_run
+from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable
+from andon.engine.workspace.worktree import CommandOutput, run_setup, temporary_worktree
 from andon.store import models as m
 from andon.store.clock import utcnow
 from andon.store.db import Database
-from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable
-from andon.engine.workspace.worktree import CommandOutput, run_setup, temporary_worktree
 
 
 @dataclass

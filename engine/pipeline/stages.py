@@ -49,6 +49,7 @@ from andon.engine.pipeline import postmerge, scenarios
 from andon.engine.pipeline.checks import CHECK_TIMEOUT, CheckResult, run_checks
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.log import RunLog
+from andon.engine.workspace import links
 from andon.engine.workspace import merge as merging
 from andon.engine.workspace import worktree as workspace
 from andon.engine.workspace.sandbox import SandboxConfig, bwrap_available

@@ -32,11 +32,11 @@ from typing import Any
 
 from andon.engine.errors import UserError
 from andon.engine.textcap import cap
+from andon.engine.workspace import links
 from andon.engine.workspace.environment import scrubbed_env
 from andon.engine.workspace.git import GitError, is_ancestor, repo_lock, rev_parse, run_git, try_git
-from andon.store.db import Database
-from andon.engine.workspace import links
 from andon.engine.workspace.sandbox import SandboxConfig, wrap
+from andon.store.db import Database
 
 SETUP_TIMEOUT = 900.0
 MERGE_MODES = ("merge", "rebase")

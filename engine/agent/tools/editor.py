@@ -98,16 +98,20 @@ class EditorTool:
         rel = parts if isinstance(parts, str) else "/".join(parts)
         return str(self.root / rel) if rel and rel != "." else str(self.root)
 
-    def _parts(self, raw: Any) -> tuple[str, ...]:
+    def _path(self, inp: dict[str, Any]) -> str:
+        """The input's path, checked to name something inside the worktree (Refused:
+        outside it, or in .git)."""
+        raw = inp.get("path")
         if not isinstance(raw, str) or not raw.strip():
             raise EditorError("'path' must be a non-empty string")
-        return self.files.parts(raw)  # Refused: outside the worktree, or in .git
+        self.files.parts(raw)
+        return raw
 
     def peek(self, raw: Any) -> tuple[str, str | None]:
         """(the path relative to the worktree, its text or None when it does not
         exist), read the same confined way the tool reads; for previews at a gate."""
         try:
-            self._parts(raw)
+            raw = self._path({"path": raw})
             rel, kind = self._kind(raw)
             if kind == "dir":
                 raise EditorError(f"{self._display(rel)} is a folder")
@@ -117,7 +121,7 @@ class EditorTool:
 
     # -- commands -------------------------------------------------------------------
 
-    def _kind(self, raw: Any) -> tuple[str, str | None]:
+    def _kind(self, raw: str) -> tuple[str, str | None]:
         """(where `raw` really is, relative; "dir", "file", "other" or None if missing)."""
         try:
             with self.files.place(raw) as at:
@@ -132,8 +136,7 @@ class EditorTool:
         return rel, "file" if stat.S_ISREG(st.st_mode) else "other"
 
     def _view(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        raw = inp.get("path")
-        self._parts(raw)
+        raw = self._path(inp)
         view_range = inp.get("view_range")
         rel, kind = self._kind(raw)
         shown = self._display(rel)
@@ -197,8 +200,8 @@ class EditorTool:
         return head + body + "\n"
 
     def _create(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        raw = inp.get("path")
-        if not self._parts(raw):
+        raw = self._path(inp)
+        if not self.files.parts(raw):
             raise EditorError(f"{self.root} is a folder; create needs a file path")
         file_text = inp.get("file_text")
         if not isinstance(file_text, str):
@@ -216,8 +219,7 @@ class EditorTool:
         return f"File {verb}: {shown}", {"path": shown, "created": created}
 
     def _str_replace(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        raw = inp.get("path")
-        self._parts(raw)
+        raw = self._path(inp)
         old = inp.get("old_str")
         new = inp.get("new_str", "")
         if not isinstance(old, str) or old == "":
@@ -254,8 +256,7 @@ class EditorTool:
         )
 
     def _insert(self, inp: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        raw = inp.get("path")
-        self._parts(raw)
+        raw = self._path(inp)
         line = inp.get("insert_line")
         new = inp.get("insert_text", inp.get("new_str"))
         if not isinstance(line, int) or isinstance(line, bool):

@@ -30,9 +30,9 @@ from typing import Any
 
 from andon.engine.agent.tools.base import ToolOutcome
 from andon.engine.textcap import CappedBuffer
+from andon.engine.workspace import links
 from andon.engine.workspace.environment import scrubbed_env
 from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable, wrap
-from andon.engine.workspace import links
 
 TOOL_TYPE = "bash_20250124"
 TOOL_NAME = "bash"

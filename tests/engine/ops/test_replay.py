@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from andon.engine.agent.tools.editor import EditorTool
+from andon.engine.agent.tools.shell import BashTool
 from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper
 from andon.engine.llm.scripted import ScriptedModel
 from andon.engine.ops.replay import replay
+from andon.engine.workspace.sandbox import SandboxConfig
 from andon.store import models as m
 from andon.store.db import Database
-from andon.engine.workspace.sandbox import SandboxConfig
-from andon.engine.agent.tools.editor import EditorTool
-from andon.engine.agent.tools.shell import BashTool
 from tests.conftest import git, make_repo, requires
 from tests.support.agentkit import START, Kit, make_run
 
@@ -194,7 +194,7 @@ def test_a_replay_without_the_sandbox_runs_nothing_unless_the_policy_allows(
         found = shutil.which(name)
         if found:
             (tools / name).symlink_to(found)
-    done = subprocess.run([sys.executable, "-m", "tui", "--home", str(home.root), "replay",
+    done = subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(home.root), "replay",
                            str(run_id)], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PATH": str(tools)})
     assert done.returncode == 2, done.stdout + done.stderr

@@ -10,16 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlmodel import select
+
 from andon.engine.factory.home import Home
 from andon.engine.gates.gate import list_gates
 from andon.policies.stored import load_policy, save_policies, set_level
 from andon.store import models as m
 from andon.store.db import Database
-from tests.conftest import git, write_spec
-from tests.engine.pipeline.test_gates_pipeline import README_SCRIPT, Line, approve_all, queue_run
-from sqlmodel import select
 from andon.tui.data import RunRow
 from andon.tui.widgets.runs_table import cells
+from tests.conftest import git, write_spec
+from tests.engine.pipeline.test_gates_pipeline import README_SCRIPT, Line, approve_all, queue_run
 
 
 def test_a_run_takes_the_categorys_level_when_it_starts(
@@ -122,7 +123,7 @@ turns:
         model: scripted
         checks: ["{sys.executable} -c 'print(1)'"]
         """, script=script)
-    from engine.queue import submit
+    from andon.engine.run.queue import submit
 
     refused = submit(db, spec)
     no_bwrap = _path_without_bwrap(tmp_path)

@@ -13,6 +13,7 @@ from andon.engine.workspace import worktree as workspace
 from andon.engine.workspace.sandbox import SandboxConfig
 from andon.store import models as m
 from andon.store.db import Database
+from tests.conftest import git, requires
 from tests.engine.pipeline.test_stages import (
     commit_to_base,
     configure,
@@ -21,7 +22,6 @@ from tests.engine.pipeline.test_stages import (
     script,
     set_policy,
 )
-from tests.conftest import git, requires
 
 
 def merged_run(tmp_path: Path, home: Home, db: Database, repo: Path,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from andon.engine.workspace.confine import Confined, Refused, points_outside
-from andon.engine.workspace.sandbox import SandboxConfig
 from andon.engine.agent.tools.editor import EditorTool
 from andon.engine.agent.tools.shell import BashTool
+from andon.engine.workspace.confine import Confined, Refused, points_outside
+from andon.engine.workspace.sandbox import SandboxConfig
 from tests.conftest import requires
 from tests.support.walls import processes_with, wait_until
 

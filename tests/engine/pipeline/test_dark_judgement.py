@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.home import Home
-from engine.queue import claim_next, submit
-from policies.stored import load_policy, save_policies
-from store import models as m
-from store.db import Database
+from andon.engine.factory.home import Home
+from andon.engine.run.queue import claim_next, submit
+from andon.policies.stored import load_policy, save_policies
+from andon.store import models as m
+from andon.store.db import Database
 from tests.conftest import git, requires, write_spec
+from tests.engine.pipeline.test_gates_pipeline import README_SCRIPT, Line
 from tests.support import messages_server as ms
-from tests.test_gates_pipeline import README_SCRIPT, Line
 
 STORY = "HOLDOUT-story-5e: a reader of the README learns what shout('hi') returns."
 EDIT = {"command": "str_replace", "path": "README.md",
