@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/agent_turns.py
 	$(BIN)/python bench/daemon_latency.py
 	$(BIN)/python bench/board.py
+	$(BIN)/python bench/walls.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
