@@ -213,7 +213,7 @@ class Policy(BaseModel):
     @classmethod
     def default(cls, category: str, level: Level | int | str = Level.SUPERVISED) -> Policy:
         """The default policy of a category at a level."""
-        return cls(category=category, level=Level.parse(level))
+        return cls.model_validate({"category": category, "level": Level.parse(level)})
 
     def with_level(self, level: Level | int | str) -> Policy:
         """The same policy at another level; every other setting stays as it is."""

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from andon.policies.files import default_policies, dump_policies, load_policy_file, policy_table
@@ -216,12 +217,12 @@ def run_summaries(db: Database, category: str) -> list[RunSummary]:
     person asked for changes at one of its gates."""
     # Only the columns a summary reads: whole rows (with their JSON) cost three times as
     # much, and a busy category has tens of thousands of runs.
-    columns = [m.Run.id, m.Run.category, m.Run.level, m.Run.status, m.Run.human_touched,
-               m.Run.satisfaction, m.Run.cost_usd, m.Run.created_at, m.Run.merged_at,
-               m.Run.escalated]
+    columns = [col(c) for c in (m.Run.id, m.Run.category, m.Run.level, m.Run.status,
+                                m.Run.human_touched, m.Run.satisfaction, m.Run.cost_usd,
+                                m.Run.created_at, m.Run.merged_at, m.Run.escalated)]
     with db.read() as s:
-        runs = s.exec(
-            select(*columns).where(m.Run.category == category).order_by(col(m.Run.id))
+        runs = s.execute(
+            sa.select(*columns).where(col(m.Run.category) == category).order_by(col(m.Run.id))
         ).all()
         revised = set(s.exec(
             select(m.Gate.run_id).join(m.Run, col(m.Run.id) == col(m.Gate.run_id))

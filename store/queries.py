@@ -165,7 +165,7 @@ def search_runs(db: Database, *, statuses: Sequence[str] | None = None,
         pattern = f"%{text}%"
         match = or_(col(m.Run.title).ilike(pattern), col(m.Run.category).ilike(pattern))
         if number.isdigit():
-            match = or_(match, m.Run.id == int(number))
+            match = or_(match, col(m.Run.id) == int(number))
         query = query.where(match)
     query = query.order_by(col(m.Run.id).desc()).offset(offset).limit(limit)
     with db.read() as s:

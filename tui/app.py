@@ -18,11 +18,13 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -57,7 +59,7 @@ NAVIGATION = [
 SCREEN_MODULES = ("gates", "policies", "specs", "history")
 
 # Events that reach a person as a toast and a bell: (title, severity).
-ALERTS = {
+ALERTS: dict[str, tuple[str, SeverityLevel]] = {
     "gate.opened": ("Needs you", "warning"),
     "run.failed": ("Run failed", "error"),
     "run.stuck": ("Run stuck", "error"),
@@ -312,7 +314,7 @@ class AndonApp(App[None]):
 
     def palette_commands(self) -> list[PaletteCommand]:
         out = [PaletteCommand(f"Go to {title.lower()}", f"key {key}",
-                              lambda m=mode: self.action_show(m))
+                              partial(self.action_show, mode))
                for mode, key, title in NAVIGATION if mode in self._modes]
         out += [
             PaletteCommand("Pull or release the andon cord", "key C: stops or restarts "

@@ -41,6 +41,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import anthropic
@@ -299,7 +300,7 @@ class Agent:
                           f"trying again in {delay:.0f}s")
                 self.log.update(status=m.HELD, reason=reason)
                 self.log.event("run.held", reason, turn=turn)
-                self._paused_call(lambda d=delay: self.control.wait(d))
+                self._paused_call(partial(self.control.wait, delay))
                 self._paused_call(self.control.boundary)
                 continue
             if held:

@@ -86,7 +86,9 @@ def step_values(run_id: int, stage: str | None, kind: str, name: str, started: d
 
 def add_step(s: Session, values: dict[str, Any]) -> int:
     result = s.connection().execute(_STEPS, values)
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT always has one
+    return int(key[0])
 
 
 def finish_step(s: Session, step_id: int, *, status: str, output: str | None,

@@ -117,7 +117,7 @@ class PriceTable:
                 )
             inp = clean["input"]
             base = Price(inp, clean["output"], inp * 1.25, inp * 0.1, inp * 2)
-        return replace(base, **clean)
+        return replace(base, **clean)  # type: ignore[arg-type]  # mypy reads ** as the flag field; all keys are prices
 
     def price(self, model: str | None) -> Price | None:
         if not model:

@@ -37,6 +37,7 @@ from sqlmodel import col, select
 from andon.engine.agent.budget import RunBudget
 from andon.engine.agent.loop import Agent
 from andon.engine.agent.prompt import system_prompt
+from andon.engine.agent.tools.base import Tool
 from andon.engine.agent.tools.editor import EditorTool
 from andon.engine.agent.tools.shell import BashTool
 from andon.engine.errors import UserError
@@ -324,7 +325,7 @@ class Pipeline:
         client, model_name = self._client()
         self.log.update(model=model_name)
         sandbox = self._sandbox(ws.path)
-        tools = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
+        tools: list[Tool] = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
         try:
             agent = Agent(client=client, model=model_name, tools=tools, log=self.log,
                           system=system_prompt(self.ctx.spec, ws.path),
@@ -803,7 +804,9 @@ _VOLATILE = re.compile(r"\b\d+(\.\d+)?\s*(s|ms|sec|seconds)\b|0x[0-9a-fA-F]+|"
 
 
 def _failure(checks: list[CheckResult], missed: list[scenarios.ScenarioResult]) -> Failure:
-    parts, sig, summary = [], [], []
+    parts: list[str] = []
+    sig: list[object] = []
+    summary: list[str] = []
     if checks:
         parts.append("These checks failed:")
         for check in checks:

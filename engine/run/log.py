@@ -73,11 +73,11 @@ class RunLog:
     def step(self, kind: str, name: str = "", *, input: Any = None,
              stage: str | None = None) -> Iterator[StepHandle]:
         with self.db.write() as s:
-            row = m.Step(run_id=self.run_id, stage=stage or self.stage or "", kind=kind,
+            new = m.Step(run_id=self.run_id, stage=stage or self.stage or "", kind=kind,
                          name=name, input=input)
-            s.add(row)
+            s.add(new)
             s.flush()
-            handle = StepHandle(id=row.id or 0)
+            handle = StepHandle(id=new.id or 0)
         try:
             yield handle
         except BaseException as exc:

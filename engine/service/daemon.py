@@ -15,6 +15,7 @@ embedded engine) runs for a home, with its pid, start time and last heartbeat;
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
@@ -127,11 +128,13 @@ def start_embedded(home: Home, db: Any, *, log_to_file: bool = True) -> Any:
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating log whose files (the current one and every rotated one) are 0600."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.fchmod(fd, 0o600)
-        return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding,
-                         errors=self.errors)
+        stream = os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding,
+                           errors=self.errors)
+        assert isinstance(stream, io.TextIOWrapper)  # a text mode fdopen
+        return stream
 
 
 def setup_logging(home: Home, *, stdout: bool = True, level: str | None = None) -> Path:

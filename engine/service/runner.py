@@ -221,7 +221,10 @@ class Engine:
         self._notifier: Notifier | None = None
         self.scheduler = new_scheduler()
         self.recurring = RecurringSpecs(db, self.scheduler, self.cron_trigger,
-                                        wrap=self._guard, on_queued=lambda _id: self.dispatch())
+                                        wrap=self._guard, on_queued=self._on_queued)
+
+    def _on_queued(self, _run_id: int) -> None:
+        self.dispatch()
 
     # -- life cycle ----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -76,7 +77,7 @@ class RecurringSpecs:
                 self.jobs[job_id] = key
                 continue
             job = self.scheduler.add_job(
-                self.wrap(job_id, lambda sid=spec.id: self.fire(sid or 0)), trigger,
+                self.wrap(job_id, partial(self.fire, spec.id or 0)), trigger,
                 id=job_id, name=f"cron {spec.title}", replace_existing=True,
                 misfire_grace_time=300)
             self.jobs[job_id] = key

@@ -46,7 +46,8 @@ def run_git(cwd: Path | str, *args: str, check: bool = True, strip: bool = True)
     except gitpython.GitCommandError as exc:
         if not check:
             return ""
-        raise GitError(list(args), exc.status or 1, str(exc.stderr or "")) from None
+        code = exc.status if isinstance(exc.status, int) and exc.status else 1
+        raise GitError(list(args), code, str(exc.stderr or "")) from None
     return str(out)
 
 

@@ -27,8 +27,12 @@ def submit(
     """Validate a spec and queue a run of it. A malformed spec queues nothing."""
     db = open_db()
     queued = [submit_spec(db, path) for path in spec]
-    emit([run_json(r) for r in queued], as_json, lambda: [
-        console.print(f"queued run {r.id}: {r.title} [{r.category}]") for r in queued])
+
+    def say() -> None:
+        for r in queued:
+            console.print(f"queued run {r.id}: {r.title} [{r.category}]", markup=False)
+
+    emit([run_json(r) for r in queued], as_json, say)
 
 
 @app.command("run-once")

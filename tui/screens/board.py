@@ -8,7 +8,9 @@ cell; the elapsed column ticks from the clock without reading the store.
 
 from __future__ import annotations
 
-from textual import on, work
+from functools import partial
+
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -225,14 +227,14 @@ class BoardScreen(StoreScreen):
 
     def palette_commands(self) -> list[PaletteCommand]:
         out = [PaletteCommand(f"Show {name} runs", "board filter (key f cycles)",
-                              lambda n=name: self.set_filter(n)) for name in FILTER_NAMES]
+                              partial(self.set_filter, name)) for name in FILTER_NAMES]
         out.append(PaletteCommand("Search runs", "key /: number, title or line",
                                   self.action_search))
         if self.query_one(RunsTable).selected_run() is not None:
             out.append(PaletteCommand("Open the selected run", "key enter", self.action_open_run))
         return out
 
-    def on_key(self, event) -> None:  # type: ignore[no-untyped-def]
+    def on_key(self, event: events.Key) -> None:
         box = self.query_one("#search", Input)
         if event.key == "escape" and box.has_focus:
             event.stop()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, or_
@@ -240,7 +241,7 @@ class HistoryScreen(StoreScreen):
         super().__init__()
         self.db = db
         self.clock = clock or utcnow
-        self.tz = tz or self.clock().astimezone().tzinfo or utcnow().tzinfo
+        self.tz: tzinfo = tz or self.clock().astimezone().tzinfo or UTC
         self.period = period
         self.filter = HistoryFilter()
         self._cursors: list[Key | None] = [None]  # the "after" key of each page shown
@@ -390,7 +391,7 @@ class HistoryScreen(StoreScreen):
 
     def palette_commands(self) -> list[PaletteCommand]:
         out = [PaletteCommand(f"History: {name}", f"key {key}",
-                              lambda p=period: self.action_period(p))
+                              partial(self.action_period, period))
                for name, key, period in (("today", "t", "today"), ("last 7 days", "w", "7d"),
                                          ("last 30 days", "m", "30d"),
                                          ("all time", "a", "all"))]

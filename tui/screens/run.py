@@ -9,6 +9,7 @@ store change while one is in flight asks for one more afterwards. Writes go thro
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from textual import work
 from textual.app import ComposeResult
@@ -242,7 +243,7 @@ class RunScreen(StoreScreen):
         ]
         out = [PaletteCommand(name, help, run) for action, name, help, run in offered
                if self.check_action(action, ())]
-        out += [PaletteCommand(f"Show the {tab}", f"key {i}", lambda t=tab: self.action_tab(t))
+        out += [PaletteCommand(f"Show the {tab}", f"key {i}", partial(self.action_tab, tab))
                 for i, tab in enumerate(TABS, start=1)]
         out.append(PaletteCommand("Back to the board", "key escape", self.action_back))
         return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -246,7 +247,7 @@ class SpecsScreen(StoreScreen):
             out.append(PaletteCommand("Cancel the selected run", "key c",
                                       self.action_cancel_run))
         out += [PaletteCommand(f"Show {name}", f"key {key}",
-                               lambda tab=tab: self.action_show_tab(tab))
+                               partial(self.action_show_tab, tab))
                 for name, key, tab in (("specs", "1", "specs-tab"), ("the queue", "2",
                                        "queue-tab"), ("schedules", "3", "schedules-tab"))]
         return out

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 PADDING = 2  # DataTable's cell_padding, both sides
 SCROLLBAR = 2
@@ -101,8 +102,9 @@ class KeyedTable(DataTable[Any]):
                 self.move_cursor(row=self.get_row_index(cursor))
         for i in visible:
             col = self.COLUMNS[i]
-            if col.width is None and self.columns[col.key].width != flex:
-                self.columns[col.key].width = flex
+            column = self.columns[ColumnKey(col.key)]
+            if col.width is None and column.width != flex:
+                column.width = flex
                 self._require_update_dimensions = True
                 self.refresh()
 

@@ -37,7 +37,7 @@ def highlight(file: FileDiff) -> Text:
     code = "\n".join(code_lines)
     if len(code) <= MAX_HIGHLIGHT:
         syntax = Syntax("", _lexer(file.path, code), theme="ansi_dark")
-        coloured = syntax.highlight(code).split("\n", allow_blank=True)
+        coloured: list[Text] = list(syntax.highlight(code).split("\n", allow_blank=True))
     else:
         coloured = [Text(ln) for ln in code_lines]
     out = Text(no_wrap=True, overflow="crop")

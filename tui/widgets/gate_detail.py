@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -210,7 +211,8 @@ def render_gate(item: GateItem, now: datetime) -> RenderableType:
     if rest:
         parts += [_heading("more"), Text("\n".join(f"{k}: {_value(v)}" for k, v in
                                                    sorted(rest.items())))]
-    timeout = detail.get("timeout") if isinstance(detail.get("timeout"), dict) else {}
+    raw = detail.get("timeout")
+    timeout: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if timeout.get("expired_at"):
         parts.append(Text(f"timed out at {_stamp(timeout['expired_at'])}: held for a person",
                           style="bold red"))
@@ -229,7 +231,7 @@ class GateDetail(VerticalScroll):
     GateDetail > Static { width: 1fr; }
     """
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static("No gate selected.", id="gate-detail-body")
 
     def show(self, item: GateItem | None, now: datetime) -> None:

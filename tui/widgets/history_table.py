@@ -12,12 +12,11 @@ COLUMNS = ("run", "created", "status", "category", "lvl", "title", "cost", "sat"
 
 
 def _cells(run: m.Run, tz: tzinfo) -> tuple[str, ...]:
-    created = as_utc(run.created_at)
-    created = created.astimezone(tz) if created else None
+    created = as_utc(run.created_at).astimezone(tz)
     cost = "?" if run.cost_usd is None else f"${run.cost_usd:.2f}"
     sat = "" if run.satisfaction is None else f"{run.satisfaction:.2f}"
     title = run.title if len(run.title) <= 30 else run.title[:29] + "…"
-    return (str(run.id), f"{created:%m-%d %H:%M}" if created else "", run.status,
+    return (str(run.id), f"{created:%m-%d %H:%M}", run.status,
             run.category, str(run.level), title, cost, sat)
 
 

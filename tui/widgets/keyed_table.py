@@ -8,6 +8,8 @@ happens from a worker's message), and the cursor stays on the same key across re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.cells import cell_len
 from textual.widgets import DataTable
 
@@ -23,7 +25,7 @@ class KeyedTable(DataTable[str]):
         for name in self.COLUMNS:
             self.add_column(name, key=name)
 
-    def replace_rows(self, rows: list[tuple[str, tuple[str, ...]]]) -> None:
+    def replace_rows(self, rows: Sequence[tuple[str, tuple[str, ...]]]) -> None:
         """Show exactly these rows (key, cells), in this order."""
         selected = self.selected_key()
         self.clear(columns=True)

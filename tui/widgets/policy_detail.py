@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -138,7 +139,7 @@ class PolicyDetail(VerticalScroll):
     PolicyDetail { padding: 0 1; }
     """
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static("Select a category.", id="policy-detail-body")
 
     def show(self, facts: PolicyFacts | None) -> None:

@@ -92,7 +92,7 @@ class TranscriptView(ScrollView, can_focus=True):
         Binding("up,k", "cursor(-1)", "Previous", show=False,
                 tooltip="Previous entry (stops following)"),
         Binding("down,j", "cursor(1)", "Next", show=False, tooltip="Next entry"),
-        Binding("enter,space", "toggle", "Open/close", show=False,
+        Binding("enter,space", "toggle_entry", "Open/close", show=False,
                 tooltip="Open or close a tool call, check or scenario"),
         Binding("home", "first", "First", show=False, tooltip="First entry"),
         Binding("end", "last", "Follow", show=False,
@@ -261,13 +261,13 @@ class TranscriptView(ScrollView, can_focus=True):
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        strips = self._render(entry, width, opened)
+        strips = self._render_entry(entry, width, opened)
         self._cache[key] = strips
         if len(self._cache) > CACHE_ENTRIES:
             self._cache.popitem(last=False)
         return strips
 
-    def _render(self, entry: Entry, width: int, opened: bool) -> list[Strip]:
+    def _render_entry(self, entry: Entry, width: int, opened: bool) -> list[Strip]:
         time = f"{entry.ts.astimezone():%H:%M:%S} "
         lines: list[list[Segment]] = []
         if entry.kind == "stage":
@@ -395,7 +395,7 @@ class TranscriptView(ScrollView, can_focus=True):
         self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
-    def action_toggle(self) -> None:
+    def action_toggle_entry(self) -> None:
         if not 0 <= self.cursor < len(self.entries):
             return
         entry = self.entries[self.cursor]
@@ -414,7 +414,7 @@ class TranscriptView(ScrollView, can_focus=True):
         if 0 <= row < self._total:
             index = bisect_right(self._starts, row) - 1
             if index == self.cursor:
-                self.action_toggle()
+                self.action_toggle_entry()
             else:
                 self.cursor = index
                 self.follow = False

@@ -325,7 +325,8 @@ def _hidden_entry(name: str) -> bool:
 
 
 def _match_lines(text: str, needle: str) -> list[int]:
-    lines, start = [], 0
+    lines: list[int] = []
+    start = 0
     while True:
         at = text.find(needle, start)
         if at < 0:
