@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -24,6 +27,21 @@ console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+def own_command() -> str:
+    """How to type this andon again: `andon` when that name on PATH is this program,
+    else its path (after `make demo`, `.venv/bin/andon` is not on PATH)."""
+    me = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if me is None or me.name != "andon":  # `python -m andon.tui`
+        return f"{sys.executable} -m andon.tui"
+    found = shutil.which("andon")
+    if found and Path(found).resolve() == me.resolve():
+        return "andon"
+    try:
+        return str(me.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(me.resolve())
 
 
 class State:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from andon.engine.factory.home import Home
 from andon.engine.ops import demo as demo_factory
@@ -21,7 +22,7 @@ from andon.store.db import Database
 
 if TYPE_CHECKING:
     from andon.engine.service.runner import Engine
-from andon.tui.cli.app import JsonOpt, app, console, emit, state
+from andon.tui.cli.app import JsonOpt, app, console, emit, own_command, state
 
 
 @app.command()
@@ -62,8 +63,8 @@ def demo(
             _tell(built)
     if headless is None:
         _control_room(home, time_scale)
-        console.print(f"the demo factory stays in {home.root}: reopen it with "
-                      f"`andon demo --home {home.root}` (its runs resume)")
+        console.print(f"the demo factory stays in {home.root}; its runs resume when you "
+                      f"reopen it:\n  {reopen(home.root)}", soft_wrap=True, markup=False)
         return
     runs = (_run_headless(home, headless, time_scale, screenshot) if headless > 0
             else _runs(home))
@@ -77,8 +78,13 @@ def _tell(built: demo_factory.DemoFactory) -> None:
     for name, what in demo_factory.SPECS.items():
         console.print(f"  {name:16} {what}")
     for note in built.notes:
-        console.print(f"[yellow]note:[/] {note}", markup=True)
-    console.print(f"reopen it later with: andon --home {built.home.root}")
+        console.print(Text.assemble(("note: ", "yellow"), note))
+    console.print(f"reopen it later with:\n  {reopen(built.home.root)}", soft_wrap=True,
+                  markup=False)
+
+
+def reopen(root: Path) -> str:
+    return f"{own_command()} demo --home {root}"
 
 
 def _control_room(home: Home, time_scale: float) -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from andon.engine.factory.home import Home
 from andon.tui.cli import hoist_home
 from tests.engine.spec.test_specfile import GOOD
@@ -30,3 +32,25 @@ def test_only_the_home_option_moves() -> None:
         "--home", "/h", "show", "3", "--json"]
     assert hoist_home(["submit", "--", "--home"]) == ["submit", "--", "--home"]
     assert hoist_home(["demo", "--home", "/d"]) == ["demo", "--home", "/d"]  # its own
+
+
+def test_the_demo_says_how_to_reopen_it_with_an_andon_that_exists(tmp_path: Path) -> None:
+    """After `make demo` the venv's andon is not on PATH: the reopen line names it by
+    its path; where `andon` on PATH is this very program, plain `andon` will do."""
+    script = Path(sys.executable).parent / "andon"
+    if not script.exists():
+        pytest.skip(f"no andon script beside {sys.executable} (not an installed venv)")
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([str(script), "demo", "--home", str(tmp_path / "d1"), "--headless",
+                          "0"], capture_output=True, text=True, cwd=tmp_path, env=bare,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"{script.resolve()} demo --home {tmp_path / 'd1'}" in out.stdout
+    assert "andon --home" not in out.stdout  # one way to reopen, not two
+
+    on_path = {**bare, "PATH": f"{script.parent}:/usr/bin:/bin"}
+    out = subprocess.run(["andon", "demo", "--home", str(tmp_path / "d2"), "--headless", "0"],
+                         capture_output=True, text=True, cwd=tmp_path, env=on_path,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"\n  andon demo --home {tmp_path / 'd2'}" in out.stdout
