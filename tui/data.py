@@ -10,6 +10,7 @@ snapshot tests and demos render the same elapsed times on every run.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from andon.engine.llm.pricing import is_simulated
+from andon.engine.workspace.confine import Confined, Refused
 from andon.store import models as m
 from andon.store import queries as q
 from andon.store.clock import as_utc, utcnow
@@ -415,6 +417,7 @@ def load_earlier(db: Database, run_id: int, before_event_id: int,
 # -- the diff -------------------------------------------------------------------------
 
 DIFF_LIMIT = 2_000_000  # characters of diff shown; the rest is cut with a note
+UNTRACKED_LIMIT = 1_000_000  # bytes of one untracked file read for its diff
 
 
 @dataclass
@@ -483,11 +486,18 @@ def _untracked_diffs(worktree: Path) -> str:
     """New files the agent has not committed yet, as "new file" diffs (read-only)."""
     listed = _git(worktree, "ls-files", "--others", "--exclude-standard", "-z") or ""
     parts = []
+    # Read as the engine does (confined, never by name): an agent's symlink to a file of
+    # the host shows as "binary" and is never read through.
+    files = Confined(worktree)
     for name in [n for n in listed.split("\0") if n][:200]:
-        path = worktree / name
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            with files.place(name, follow=False) as at:
+                st = at.lstat()
+            if st is None or not stat.S_ISREG(st.st_mode):
+                raise OSError(f"{name} is not a regular file")
+            data, _, _ = files.read_bytes(name, UNTRACKED_LIMIT)
+            text = data[:UNTRACKED_LIMIT].decode("utf-8")
+        except (OSError, Refused, UnicodeDecodeError):
             parts.append(f"diff --git a/{name} b/{name}\nnew file\nBinary files differ")
             continue
         lines = text.splitlines()
