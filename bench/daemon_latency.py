@@ -39,7 +39,7 @@ from sqlmodel import col, select  # noqa: E402
 from andon.engine.factory.home import Home  # noqa: E402
 from andon.engine.run.control import RunControl  # noqa: E402
 from andon.engine.run.queue import submit  # noqa: E402
-from andon.engine.service.runner import Engine, EngineSettings  # noqa: E402
+from andon.engine.service.runner import Engine  # noqa: E402
 from andon.policies.stored import set_level  # noqa: E402
 from andon.store import models as m  # noqa: E402
 from andon.store.clock import utcnow  # noqa: E402
@@ -257,7 +257,7 @@ def bench_throughput(base: Path, runs: int, concurrency: int, *, empty: bool) ->
             s.add(m.Event(run_id=run_id, kind="run.merged", message="empty body"))
         return m.MERGED
 
-    settings = EngineSettings.from_config(home.config)
+    settings = home.config.engine
     engine = Engine(home, db, settings=settings, executor=nothing if empty else None)
     done = threading.Event()
     t0 = time.perf_counter()

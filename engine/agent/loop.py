@@ -8,7 +8,7 @@ Use::
     agent = Agent(client=client, model=name, tools=[EditorTool(wt), BashTool(wt, sandbox)],
                   log=run_log, system=system_prompt(spec, wt), budget=RunBudget.tightest(...),
                   control=RunControl(db, run_id), gatekeeper=gatekeeper,
-                  prices=home.config.get("prices"))
+                  prices=home.config.price_overrides())
     result = agent.run([{"role": "user", "content": "Implement the spec."}], attempt=1)
 
 `result.status` is one of:

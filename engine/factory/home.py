@@ -7,14 +7,13 @@ to the user who runs the factory: folders 0700, files 0600.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 
 from andon.engine.errors import UserError
+from andon.engine.factory.config import FactoryConfig, load
 from andon.policies.stored import seed_default_policies
 from andon.store.db import Database
 
@@ -36,7 +35,7 @@ provider = "anthropic"
 @dataclass
 class Home:
     root: Path
-    _config: dict[str, Any] | None = field(default=None, repr=False)
+    _config: FactoryConfig | None = field(default=None, repr=False)
 
     @classmethod
     def locate(cls, explicit: str | Path | None = None) -> Home:
@@ -107,27 +106,21 @@ class Home:
         return Database(self.db_path)
 
     @property
-    def config(self) -> dict[str, Any]:
+    def config(self) -> FactoryConfig:
+        """The settings of andon.toml, read once (ConfigError names a mistake)."""
         if self._config is None:
             self._config = self.load_config()
         return self._config
 
-    def load_config(self) -> dict[str, Any]:
-        if not self.config_path.exists():
-            return {}
-        try:
-            return tomllib.loads(self.config_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"{self.config_path}: {exc}") from exc
+    def load_config(self) -> FactoryConfig:
+        """Read andon.toml afresh (the defaults when there is none); the settings in use
+        stay as they are until `use_config`."""
+        return load(self.config_path)
+
+    def use_config(self, config: FactoryConfig) -> None:
+        """Use settings read (and checked) by `load_config`: a reload (SIGHUP)."""
+        self._config = config
 
     def reload(self) -> None:
+        """Forget the settings read so far: the next use reads andon.toml again."""
         self._config = None
-
-    def engine_setting(self, key: str, default: Any) -> Any:
-        return self.config.get("engine", {}).get(key, default)
-
-    def repo_entry(self, name: str) -> dict[str, Any] | None:
-        entry = self.config.get("repos", {}).get(name)
-        if isinstance(entry, str):
-            return {"path": entry}
-        return entry

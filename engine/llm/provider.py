@@ -15,12 +15,7 @@ SCRIPTED = "scripted"
 
 def provider_of(spec: m.Spec, home: Home) -> tuple[str, str | None]:
     """(provider, model): `model:` in the spec wins, then `[engine] provider` in andon.toml."""
-    choice = spec.model or home.engine_setting("provider", "anthropic")
-    if choice == SCRIPTED:
-        return SCRIPTED, SCRIPTED
-    if choice == "anthropic":
-        return "anthropic", home.engine_setting("model", None)
-    return "anthropic", choice
+    return home.config.engine.model_for(spec.model)
 
 
 def open_model(spec: m.Spec, home: Home) -> tuple[anthropic.Anthropic, str]:

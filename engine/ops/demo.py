@@ -180,7 +180,7 @@ def write_config(home: Home, repo: Path, model: str) -> None:
     text = _set_key(text, "repos", REPO_KEY, entry)
     home.config_path.write_text(text, encoding="utf-8")
     home.reload()
-    if home.repo_entry(REPO_KEY) is None or home.engine_setting("provider", "") != provider:
+    if REPO_KEY not in home.config.repos or home.config.engine.provider != provider:
         raise AssertionError(f"could not write the demo settings into {home.config_path}")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from andon.engine.errors import UserError
+from andon.engine.factory.config import ConfigError
 from andon.engine.factory.home import Home
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -96,8 +97,7 @@ def check_permissions(home: Home) -> Check:
 
 
 def check_config(home: Home) -> Check:
-    from andon.engine.service.notify import HookConfig
-    from andon.engine.service.runner import EngineSettings
+    from andon.engine.llm.pricing import PriceTable
     from andon.engine.workspace.worktree import retention
 
     if not home.config_path.exists():
@@ -105,13 +105,19 @@ def check_config(home: Home) -> Check:
                      "run `andon init` to write one with comments")
     try:
         config = home.load_config()
-        settings = EngineSettings.from_config(config)
-        retention(config.get("engine", {}).get("keep_worktrees"))
-        hooks = HookConfig.from_config(config)
+        retention(config.engine.keep_worktrees)
+        PriceTable(config.price_overrides())  # a new model needs input and output prices
+    except ConfigError as exc:
+        if exc.rename is not None:
+            _table, old, new = exc.rename
+            return Check("config", FAIL, str(exc),
+                         f"run `andon doctor --fix` to rename '{old}' to '{new}'")
+        return Check("config", FAIL, str(exc), f"edit {home.config_path}")
     except UserError as exc:
         return Check("config", FAIL, str(exc), f"edit {home.config_path}")
     from andon.engine.service.inbox import folders
 
+    settings, hooks = config.engine, config.notify
     missing = [str(f) for f in folders(home)[1:] if not f.is_dir()]
     detail = (f"concurrency {settings.concurrency}, schedules in {settings.timezone}, "
               f"hooks: {'on' if hooks.enabled else 'none'}")
@@ -170,9 +176,11 @@ def check_bwrap() -> Check:
 
 def check_setup(home: Home) -> Check:
     """Say plainly where the repositories' setup commands run."""
-    repos = home.config.get("repos") or {}
-    named = sorted(name for name, entry in repos.items()
-                   if isinstance(entry, dict) and entry.get("setup"))
+    try:
+        repos = home.config.repos if home.root.exists() else {}
+    except UserError:
+        repos = {}  # the config check says what is wrong
+    named = sorted(name for name, entry in repos.items() if entry.setup)
     if not named:
         return Check("setup", OK, "no repository has setup commands")
     return Check("setup", OK, f"setup commands of {', '.join(named)} are trusted code: they "
@@ -184,7 +192,10 @@ def check_setup(home: Home) -> Check:
 def check_api_key(home: Home) -> Check:
     if os.environ.get("ANTHROPIC_API_KEY"):
         return Check("api key", OK, "ANTHROPIC_API_KEY is set (not shown)")
-    provider = home.engine_setting("provider", "anthropic") if home.root.exists() else None
+    try:
+        provider = home.config.engine.provider if home.root.exists() else None
+    except UserError:
+        provider = None  # the config check says what is wrong
     return Check("api key", WARN, "ANTHROPIC_API_KEY is not set"
                  + ("; runs of the anthropic provider will fail" if provider == "anthropic"
                     else ""),

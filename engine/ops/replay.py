@@ -172,7 +172,7 @@ def replay(home: Home, db: Database, run_id: int, *, keep: bool = False) -> Repl
             agent = Agent(client=client, model=str(request.get("model") or run.model),
                           tools=tools, log=log, system=_system_text(request),
                           control=RunControl(scratch_db, log.run_id), gatekeeper=gatekeeper,
-                          prices=home.config.get("prices"), retry_max_wait=0)
+                          prices=home.config.price_overrides(), retry_max_wait=0)
             messages = _plain_messages(request.get("messages") or [])
             result = agent.run(messages, attempt=attempt)
             status_, reason = result.status, result.reason

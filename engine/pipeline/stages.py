@@ -47,7 +47,7 @@ from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
 from andon.engine.llm.provider import SCRIPTED, open_model, provider_of
 from andon.engine.llm.retry import call_with_retries
 from andon.engine.pipeline import postmerge, scenarios
-from andon.engine.pipeline.checks import CHECK_TIMEOUT, CheckResult, run_checks
+from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.log import RunLog
 from andon.engine.workspace import links
@@ -226,7 +226,7 @@ class Pipeline:
         ws.excluded = list(self._state().get("excluded", []))
 
     def _setup(self, ws: Workspace, commands: list[str]) -> None:
-        timeout = float(self.home.engine_setting("setup_timeout", workspace.SETUP_TIMEOUT))
+        timeout = self.home.config.engine.setup_timeout
         for command in commands:
             with self.log.step("setup", command, input={"command": command}) as step:
                 out = workspace.run_setup(ws.path, command, timeout)
@@ -332,7 +332,7 @@ class Pipeline:
                           budget=RunBudget.tightest(self.ctx.spec.budget, self.policy.budget),
                           control=_TurnCommits(self.control, self.commit_turn),
                           gatekeeper=self.gatekeeper,
-                          prices=self.home.config.get("prices"))
+                          prices=self.home.config.price_overrides())
             result = agent.run(messages, attempt=attempt)
             while result.status == "budget" and result.breach is not None:
                 if not self.gatekeeper.budget(result.breach.reason).approved:
@@ -359,7 +359,7 @@ class Pipeline:
         self.control.boundary()
         self.log.enter("validate")
         ws = self._ws()
-        timeout = float(self.home.engine_setting("check_timeout", CHECK_TIMEOUT))
+        timeout = self.home.config.engine.check_timeout
         self.ctx.checks = run_checks(self.log, self.ctx.spec.checks, ws.path,
                                      self._sandbox(ws.path), timeout)
         failed = [c for c in self.ctx.checks if not c.passed]
@@ -386,9 +386,8 @@ class Pipeline:
         if not found:
             self.log.event("scenario", f"no scenarios in {folder}")
             return []
-        timeout = float(self.home.engine_setting("scenario_timeout",
-                                                 scenarios.SCENARIO_TIMEOUT))
-        trials = int(self.home.engine_setting("scenario_trials", scenarios.DEFAULT_TRIALS))
+        timeout = self.home.config.engine.scenario_timeout
+        trials = self.home.config.engine.scenario_trials
         provider, _ = provider_of(self.ctx.spec, self.home)
         results = []
         for scenario in found:
@@ -536,11 +535,11 @@ class Pipeline:
             pushed_note = f" (push to {self._repo_settings().push} failed)"
         done = f"merged into {ws.base}{pushed_note}"
         if (not spec.checks or not previous or state.get("watched")
-                or not self.home.engine_setting("post_merge_checks", True)):
+                or not self.home.config.engine.post_merge_checks):
             return m.MERGED, done
         self.control.boundary()
         self.log.enter("post-merge")
-        timeout = float(self.home.engine_setting("check_timeout", CHECK_TIMEOUT))
+        timeout = self.home.config.engine.check_timeout
         run = self.ctx.run
 
         def message(failures: list[str]) -> str:
@@ -553,8 +552,7 @@ class Pipeline:
             self.log, repo=ws.repo, base=ws.base, run_id=run.id or 0, merged=merged,
             previous=previous, worktrees=self.home.worktrees, checks=list(spec.checks),
             setup=self._repo_settings().setup, sandbox=self._sandbox, timeout=timeout,
-            setup_timeout=float(self.home.engine_setting("setup_timeout",
-                                                         workspace.SETUP_TIMEOUT)),
+            setup_timeout=self.home.config.engine.setup_timeout,
             revert_message=message, setup_network=self._repo_settings().network)
         if result.passed:
             self._mark(watched=True)
@@ -655,7 +653,7 @@ class Pipeline:
 
     def _repo(self) -> RepoSettings:
         spec = self.ctx.spec
-        return workspace.repo_settings(spec.repo, self.home.repo_entry(spec.repo),
+        return workspace.repo_settings(spec.repo, self.home.config.repos.get(spec.repo),
                                        spec_base=spec.base, spec_path=spec.path,
                                        config_path=self.home.config_path)
 
@@ -753,7 +751,7 @@ class Pipeline:
         from andon.engine.llm.pricing import cost
 
         usage = reply.usage
-        spent = cost(model, usage, self.home.config.get("prices"))
+        spent = cost(model, usage, self.home.config.price_overrides())
         run = self.log.run()
         self.ctx.run = self.log.update(
             tokens_in=run.tokens_in + usage.input_tokens,
@@ -767,7 +765,7 @@ class Pipeline:
         if ws is None:
             return
         try:
-            keep = workspace.retention(self.home.engine_setting("keep_worktrees", None))
+            keep = workspace.retention(self.home.config.engine.keep_worktrees)
             if keep.mode == "hours":  # other runs' worktrees whose time is up
                 workspace.sweep(self.db, keep)
             if keep.keep_now(status):

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from andon.engine.factory.config import ConfigError
 from andon.engine.factory.home import Home
 from andon.engine.service.lock import holder
 from andon.store.clock import utcnow
@@ -141,7 +142,7 @@ def setup_logging(home: Home, *, stdout: bool = True, level: str | None = None) 
     """Log the engine to `<home>/logs/andon.log` (and stdout); returns the file's path."""
     home.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = home.logs / LOG_NAME
-    level_name = str(level or home.engine_setting("log_level", "INFO")).upper()
+    level_name = str(level or home.config.engine.log_level).upper()
     root = logging.getLogger("andon")
     root.setLevel(getattr(logging, level_name, logging.INFO))
     for handler in list(root.handlers):
@@ -173,7 +174,14 @@ def serve(home: Home, *, stdout: bool = True) -> int:
     from andon.engine.service.runner import Engine
 
     db = home.open() if home.exists() else home.init()
-    engine = Engine(home, db, mode="daemon")  # reads [engine]; a bad value is a UserError
+    try:
+        engine = Engine(home, db, mode="daemon")  # reads andon.toml: a mistake refuses
+    except ConfigError as exc:
+        # An unattended factory's person reads the log: say there why it did not start.
+        setup_logging(home, stdout=False, level="INFO")
+        log.error("not starting: %s", exc)
+        db.close()
+        raise
     try:  # refuse before writing anything to the running daemon's log file
         engine.acquire()
     except BaseException:

@@ -45,10 +45,7 @@ class InboxResult:
 def folders(home: Home) -> list[Path]:
     """The home's inbox and the configured extra folders (that exist)."""
     found = [home.inbox]
-    extra = (home.config.get("inbox", {}) or {}).get("folders", []) or []
-    if isinstance(extra, str):
-        extra = [extra]
-    for entry in extra:
+    for entry in home.config.inbox.folders:
         path = Path(str(entry)).expanduser()
         if not path.is_absolute():
             path = (home.root / path).resolve()
@@ -81,7 +78,7 @@ def _check_repo(home: Home, spec: Spec) -> Spec:
     """A spec's repo must be a name from andon.toml or an existing path; a relative path
     is made absolute now, since the file is about to move."""
     repo = spec.front.repo
-    if home.repo_entry(repo) is not None:
+    if repo in home.config.repos:
         return spec
     path = Path(repo).expanduser()
     if not path.is_absolute():

@@ -27,12 +27,11 @@ import logging
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import col, func, select
 
-from andon.engine.errors import UserError
+from andon.engine.factory.config import NotifyConfig
 from andon.engine.workspace.environment import scrubbed_env
 from andon.store import models as m
 from andon.store.clock import utcnow
@@ -41,50 +40,8 @@ from andon.store.db import Database
 log = logging.getLogger("andon.notify")
 
 CURSOR_KEY = "notify.cursor"
-# An escalation always opens a gate (kind "escalation"), so "gate.opened" covers it once;
-# "escalation" in `events` adds the raw escalation events (kinds containing "escalat").
-DEFAULT_EVENTS = ("gate.opened", "run.failed", "run.stuck")
 REASON_LIMIT = 500
 BATCH = 200
-
-
-@dataclass
-class HookConfig:
-    command: str | None = None
-    webhook: str | None = None
-    timeout: float = 10.0
-    events: tuple[str, ...] = DEFAULT_EVENTS
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> HookConfig:
-        section = config.get("notify", {}) or {}
-        events = section.get("events")
-        timeout = section.get("timeout", 10.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise UserError(f"andon.toml: [notify] timeout must be a number of seconds > 0 "
-                            f"(got {timeout!r})")
-        if events is not None and (not isinstance(events, list)
-                                   or not all(isinstance(e, str) for e in events)):
-            raise UserError("andon.toml: [notify] events must be a list of event kinds "
-                            f"(got {events!r})")
-        webhook = section.get("webhook") or None
-        if webhook is not None and not str(webhook).startswith(("http://", "https://")):
-            raise UserError(f"andon.toml: [notify] webhook must be an http:// or https:// "
-                            f"URL (got {webhook!r})")
-        return cls(
-            command=section.get("command") or None,
-            webhook=webhook,
-            timeout=float(timeout),
-            events=tuple(events) if events else DEFAULT_EVENTS,
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.command or self.webhook)
-
-    def wants(self, kind: str) -> bool:
-        return any(kind == e or (e == "escalation" and "escalat" in kind)
-                   for e in self.events)
 
 
 def payload(db: Database, event: m.Event) -> dict[str, Any]:
@@ -125,7 +82,7 @@ def _title(body: dict[str, Any]) -> str:
     return f"Andon: run {body['run']} ({body['category']}) {verb}: {body['spec']}"
 
 
-def fire(hooks: HookConfig, body: dict[str, Any]) -> list[str]:
+def fire(hooks: NotifyConfig, body: dict[str, Any]) -> list[str]:
     """Run every configured hook; returns the problems (also logged), never raises."""
     problems: list[str] = []
     data = json.dumps(body).encode()
@@ -164,7 +121,7 @@ def fire(hooks: HookConfig, body: dict[str, Any]) -> list[str]:
 class Notifier:
     """Follows new events by id and fires the hooks for those that need a person."""
 
-    def __init__(self, db: Database, hooks: HookConfig) -> None:
+    def __init__(self, db: Database, hooks: NotifyConfig) -> None:
         self.db = db
         self.hooks = hooks
         self.cursor = self._load_cursor()

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col, func, select
 
 from andon.engine.errors import UserError
+from andon.engine.factory.config import EngineConfig
 from andon.engine.factory.home import Home
 from andon.engine.gates.gate import expire_gates
 from andon.engine.run.control import Cancelled, RunControl, Stopping
@@ -48,7 +49,7 @@ from andon.engine.run.queue import claim_next, owner_id
 from andon.engine.service import inbox, recovery
 from andon.engine.service.cord import cord_pulled
 from andon.engine.service.lock import EngineLock, LockHolder
-from andon.engine.service.notify import HookConfig, Notifier
+from andon.engine.service.notify import Notifier
 from andon.engine.service.scheduler import RecurringSpecs, TriggerFactory, new_scheduler
 from andon.engine.spec.schedule import crontab
 from andon.store import models as m
@@ -74,74 +75,6 @@ def run_pipeline(home: Home, db: Database, run_id: int, control: RunControl) -> 
     from andon.engine.pipeline.stages import Pipeline  # the model SDK is slow to import
 
     return Pipeline(home, db, run_id, control=control).execute()
-
-
-def _number(config: dict[str, Any], key: str, default: float, *, minimum: float = 0.0
-            ) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise UserError(f"andon.toml: [engine] {key} must be a number >= {minimum:g} "
-                        f"(got {value!r})")
-    return float(value)
-
-
-def _timezone(value: Any) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UserError(f"andon.toml: [engine] timezone {value!r} is not a known time "
-                        "zone (e.g. \"UTC\", \"Europe/Berlin\")") from exc
-    return str(value)
-
-
-@dataclass
-class EngineSettings:
-    """The `[engine]` keys of andon.toml that the engine reads."""
-
-    concurrency: int = 2
-    per_category: dict[str, int] = field(default_factory=dict)
-    dispatch_interval: float = 5.0
-    watch_interval: float = 0.15
-    inbox_interval: float = 2.0
-    notify_interval: float = 1.0
-    housekeeping_interval: float = 60.0
-    heartbeat_interval: float = 5.0
-    drain_timeout: float = 30.0
-    stale_after: float = 300.0
-    max_resumes: int = 3
-    timezone: str = "UTC"
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> EngineSettings:
-        section = config.get("engine", {}) or {}
-        per = section.get("per_category", {}) or {}
-        if not isinstance(per, dict) or any(
-                isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in per.values()):
-            raise UserError("andon.toml: [engine.per_category] maps a category to a "
-                            f"whole number of runs >= 0 (got {per!r})")
-        d = cls()
-        return cls(
-            concurrency=int(_number(section, "concurrency", d.concurrency)),
-            per_category={str(k): int(v) for k, v in per.items()},
-            dispatch_interval=_number(section, "dispatch_interval", d.dispatch_interval,
-                                      minimum=0.05),
-            watch_interval=_number(section, "watch_interval", d.watch_interval,
-                                   minimum=0.01),
-            inbox_interval=_number(section, "inbox_interval", d.inbox_interval,
-                                   minimum=0.05),
-            notify_interval=_number(section, "notify_interval", d.notify_interval,
-                                    minimum=0.05),
-            housekeeping_interval=_number(section, "housekeeping_interval",
-                                          d.housekeeping_interval, minimum=0.05),
-            heartbeat_interval=_number(section, "heartbeat_interval", d.heartbeat_interval,
-                                       minimum=0.05),
-            drain_timeout=_number(section, "drain_timeout", d.drain_timeout),
-            stale_after=_number(section, "stale_after", d.stale_after, minimum=1),
-            max_resumes=int(_number(section, "max_resumes", d.max_resumes)),
-            timezone=_timezone(section.get("timezone", d.timezone)),
-        )
 
 
 @dataclass
@@ -194,7 +127,7 @@ class Engine:
     def __init__(self, home: Home, db: Database, *, mode: str = "daemon",
                  executor: Executor | None = None,
                  cron_trigger: TriggerFactory | None = None,
-                 settings: EngineSettings | None = None) -> None:
+                 settings: EngineConfig | None = None) -> None:
         self.home = home
         self.db = db
         self.mode = mode
@@ -202,8 +135,9 @@ class Engine:
         self.execute = executor or run_pipeline
         self.cron_trigger = cron_trigger or self._crontab
         self._fixed_settings = settings is not None
-        self.settings = settings or EngineSettings.from_config(home.config)
-        self.hooks = HookConfig.from_config(home.config)
+        # Reading the settings refuses a broken andon.toml before anything starts.
+        self.settings = settings or home.config.engine
+        self.hooks = home.config.notify
         self.lock = EngineLock(home.root, mode)
         self.stop_event = threading.Event()  # handed to every run's RunControl
         self.stats = EngineStats()
@@ -316,13 +250,12 @@ class Engine:
         """Re-read andon.toml (SIGHUP). A broken file is logged and the old one kept."""
         try:
             config = self.home.load_config()
-            settings = (self.settings if self._fixed_settings
-                        else EngineSettings.from_config(config))
-            hooks = HookConfig.from_config(config)
         except UserError as exc:
             log.error("reload: keeping the previous configuration: %s", exc)
             return False
-        self.home.reload()
+        self.home.use_config(config)
+        settings = self.settings if self._fixed_settings else config.engine
+        hooks = config.notify
         old, self.settings, self.hooks = self.settings, settings, hooks
         if self._notifier is not None:
             self._notifier.hooks = hooks
@@ -571,13 +504,9 @@ class Engine:
             log.warning("recovered run %s: %s", item.run_id, item.reason)
         from andon.engine.workspace import worktree  # git is slow to import; only here
 
-        try:
-            policy = worktree.retention(self.home.engine_setting("keep_worktrees", None))
-        except UserError as exc:
-            log.error("worktree retention: %s", exc)
-        else:
-            for run_id in worktree.sweep(self.db, policy):
-                log.info("run %s: worktree removed (keep_worktrees)", run_id)
+        policy = worktree.retention(self.home.config.engine.keep_worktrees)
+        for run_id in worktree.sweep(self.db, policy):
+            log.info("run %s: worktree removed (keep_worktrees)", run_id)
 
     def scan_inbox(self) -> None:
         result = inbox.scan(self.home, self.db)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from andon.engine.errors import UserError
+from andon.engine.factory.config import RepoConfig
 from andon.engine.textcap import cap
 from andon.engine.workspace import links
 from andon.engine.workspace.environment import scrubbed_env
@@ -39,7 +40,6 @@ from andon.engine.workspace.sandbox import SandboxConfig, wrap
 from andon.store.db import Database
 
 SETUP_TIMEOUT = 900.0
-MERGE_MODES = ("merge", "rebase")
 KEEP_CHOICES = ("never", "failed", "always")
 
 
@@ -86,10 +86,11 @@ def resolve_repo(path: Path) -> Path:
     return Path(out.strip())
 
 
-def repo_settings(name: str, entry: dict[str, Any] | None, *, spec_base: str | None,
+def repo_settings(name: str, entry: RepoConfig | None, *, spec_base: str | None,
                   spec_path: str | Path, config_path: Path) -> RepoSettings:
-    """The settings of the repository a spec names: an andon.toml entry (`entry`), or a
-    path (relative to the spec's folder) with default settings."""
+    """The settings of the repository a spec names: its `[repos.NAME]` in andon.toml
+    (`entry`, checked when the file was read), or a path (relative to the spec's folder)
+    with default settings."""
     if entry is None:
         path = Path(name).expanduser()
         if not path.is_absolute():
@@ -98,26 +99,10 @@ def repo_settings(name: str, entry: dict[str, Any] | None, *, spec_base: str | N
             raise UserError(f"spec {spec_path}: field 'repo': '{name}' is neither a "
                             f"repository named in {config_path} nor a path")
         return RepoSettings(path=path, base=spec_base or "main")
-    where = f"{config_path}: [repos.{name}]"
-    if not isinstance(entry.get("path"), str) or not entry["path"].strip():
-        raise UserError(f"{where}: 'path' must name the repository's folder")
-    setup = entry.get("setup", [])
-    if isinstance(setup, str):
-        setup = [setup]
-    if not isinstance(setup, list) or not all(isinstance(c, str) and c.strip() for c in setup):
-        raise UserError(f"{where}: 'setup' must be a list of commands (got {setup!r})")
-    mode = entry.get("merge", "merge")
-    if mode not in MERGE_MODES:
-        raise UserError(f"{where}: 'merge' must be \"merge\" or \"rebase\" (got {mode!r})")
-    push = entry.get("push")
-    if push is not None and (not isinstance(push, str) or not push.strip()):
-        raise UserError(f"{where}: 'push' must be a remote name or URL (got {push!r})")
-    network = entry.get("network", False)
-    if not isinstance(network, bool):
-        raise UserError(f"{where}: 'network' must be true or false (got {network!r})")
-    base = spec_base if spec_base and spec_base != "main" else entry.get("base", spec_base)
-    return RepoSettings(path=Path(entry["path"]).expanduser(), base=base or "main",
-                        name=name, setup=list(setup), network=network, merge=mode, push=push)
+    base = spec_base if spec_base and spec_base != "main" else (entry.base or spec_base)
+    return RepoSettings(path=Path(entry.path).expanduser(), base=base or "main",
+                        name=name, setup=list(entry.setup), network=entry.network,
+                        merge=entry.merge, push=entry.push)
 
 
 # -- creating and reusing worktrees ----------------------------------------------------

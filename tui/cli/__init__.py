@@ -6,6 +6,7 @@ import sys
 from importlib import metadata
 
 import typer
+from rich.text import Text
 
 from andon.engine.errors import UserError
 from andon.policies.files import PolicyFileError
@@ -78,5 +79,6 @@ def main() -> None:
     try:
         app(args=hoist_home(sys.argv[1:]))
     except (UserError, PolicyFileError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        # The message names tables as `[engine]`: it is text, never markup.
+        err.print(Text.assemble(("error:", "bold red"), f" {exc}"), soft_wrap=True)
         sys.exit(2)

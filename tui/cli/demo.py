@@ -171,7 +171,7 @@ def _summary(home: Home, built: demo_factory.DemoFactory | None, runs: list[m.Ru
     data = {
         "home": str(home.root),
         "repo": str(home.root / demo_factory.REPO_KEY),
-        "model": built.model if built else home.engine_setting("provider", None),
+        "model": built.model if built else home.config.engine.provider,
         "specs": {k: str(v) for k, v in built.specs.items()} if built else {},
         "notes": built.notes if built else [],
         "runs": [{"id": r.id, "title": r.title, "category": r.category, "level": r.level,

@@ -46,10 +46,8 @@ def schedule_zone(home: Home | None) -> str:
     """The time zone schedules fire in: andon.toml's [engine] timezone (UTC by default)."""
     if home is None:
         return "UTC"
-    from andon.engine.service.runner import EngineSettings
-
     try:
-        return EngineSettings.from_config(home.config).timezone
+        return home.config.engine.timezone
     except UserError:
         return "UTC"  # `andon doctor` and the daemon report the bad config
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from andon.engine.errors import UserError
-from andon.engine.service.notify import HookConfig, Notifier
+from andon.engine.factory.config import NotifyConfig, validate
+from andon.engine.service.notify import Notifier
 from andon.store import models as m
 from andon.store.db import Database
 
@@ -84,7 +85,7 @@ def test_webhook_gets_the_run_spec_category_gate_and_reason_only(db: Database,
                                                                  hook: Hooked) -> None:
     run_id = _run(db)
     _event(db, run_id, "stage", "implement started")  # history before the notifier: not news
-    notifier = Notifier(db, HookConfig(webhook=hook.url))
+    notifier = Notifier(db, NotifyConfig(webhook=hook.url))
     with db.write() as s:
         gate = m.Gate(run_id=run_id, kind="review", title="Review the diff",
                       detail={"diff": "SECRET DIFF CONTENT"})
@@ -115,7 +116,7 @@ def test_a_failing_webhook_is_logged_and_the_factory_goes_on(
     broken = Hooked(status=500)
     broken.thread.start()
     try:
-        notifier = Notifier(db, HookConfig(webhook=broken.url, timeout=2))
+        notifier = Notifier(db, NotifyConfig(webhook=broken.url, timeout=2))
         run_id = _run(db)
         _event(db, run_id, "run.stuck", "no progress for 10 turns")
         with caplog.at_level(logging.WARNING, logger="andon.notify"):
@@ -138,7 +139,7 @@ def test_command_hook_reads_json_on_stdin_without_secrets(
     out = tmp_path / "hook.json"
     script = (f"{sys.executable} -c \"import json,os,sys; d=json.load(sys.stdin); "
               f"d['env']=sorted(os.environ); open('{out}','w').write(json.dumps(d))\"")
-    notifier = Notifier(db, HookConfig(command=script, events=("escalation",)))
+    notifier = Notifier(db, NotifyConfig(command=script, events=("escalation",)))
     run_id = _run(db, "Bump deps", "deps")
     _event(db, run_id, "run.escalation", "new dependency: requests")
     assert notifier.poll() == 1
@@ -151,7 +152,7 @@ def test_command_hook_reads_json_on_stdin_without_secrets(
 
 def test_failing_command_never_raises(db: Database,
                                       caplog: pytest.LogCaptureFixture) -> None:
-    notifier = Notifier(db, HookConfig(command="echo nope >&2; exit 7"))
+    notifier = Notifier(db, NotifyConfig(command="echo nope >&2; exit 7"))
     _event(db, _run(db), "run.failed", "boom")
     with caplog.at_level(logging.WARNING, logger="andon.notify"):
         assert notifier.poll() == 1
@@ -160,27 +161,27 @@ def test_failing_command_never_raises(db: Database,
 
 def test_a_restart_neither_repeats_nor_skips(db: Database, hook: Hooked) -> None:
     run_id = _run(db)
-    first = Notifier(db, HookConfig(webhook=hook.url))
+    first = Notifier(db, NotifyConfig(webhook=hook.url))
     _event(db, run_id, "run.failed", "one")
     first.poll()
     _event(db, run_id, "run.failed", "two")  # happens while no engine runs
-    again = Notifier(db, HookConfig(webhook=hook.url))
+    again = Notifier(db, NotifyConfig(webhook=hook.url))
     again.poll()
     assert [b["reason"] for b in hook.bodies] == ["one", "two"]
 
 
 def test_hooks_from_andon_toml() -> None:
-    hooks = HookConfig.from_config({"notify": {"webhook": "http://127.0.0.1:1/x",
-                                               "events": ["run.failed"], "timeout": 3}})
+    hooks = validate({"notify": {"webhook": "http://127.0.0.1:1/x",
+                                 "events": ["run.failed"], "timeout": 3}}).notify
     assert hooks.enabled and hooks.timeout == 3
     assert hooks.wants("run.failed") and not hooks.wants("gate.opened")
-    assert not HookConfig.from_config({}).enabled
-    assert not HookConfig.from_config({}).wants("run.escalated")  # its gate.opened tells
-    assert HookConfig(events=("escalation",)).wants("run.escalated")
+    assert not validate({}).notify.enabled
+    assert not validate({}).notify.wants("run.escalated")  # its gate.opened tells
+    assert NotifyConfig(events=("escalation",)).wants("run.escalated")
 
 
 @pytest.mark.parametrize("section", [{"timeout": "soon"}, {"events": "run.failed"},
                                      {"webhook": "ftp://example"}])
 def test_bad_hook_settings_are_refused_with_the_key(section: dict[str, Any]) -> None:
     with pytest.raises(UserError, match=r"\[notify\]"):
-        HookConfig.from_config({"notify": section})
+        validate({"notify": section})

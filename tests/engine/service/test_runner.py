@@ -17,13 +17,14 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col, select
 
+from andon.engine.factory.config import EngineConfig
 from andon.engine.factory.home import Home
 from andon.engine.run.control import CORD_KEY, RunControl, Stopping
 from andon.engine.run.log import RunLog
 from andon.engine.run.queue import submit, upsert_spec
 from andon.engine.service.daemon import running_daemon, start_embedded
 from andon.engine.service.lock import EngineRunning
-from andon.engine.service.runner import EmbeddedEngine, Engine, EngineSettings
+from andon.engine.service.runner import EmbeddedEngine, Engine
 from andon.engine.spec.specfile import parse_spec
 from andon.policies.stored import load_policy, save_policies
 from andon.store import models as m
@@ -94,7 +95,7 @@ def engines(home: Home, db: Database) -> Iterator[Callable[..., Engine]]:
     def make(body: Callable[..., str] | None = None, cron: object = None,
              **settings: object) -> Engine:
         engine = Engine(home, db, executor=body or Body(),
-                        settings=EngineSettings(**{**FAST, **settings}),  # type: ignore[arg-type]
+                        settings=EngineConfig(**{**FAST, **settings}),  # type: ignore[arg-type]
                         cron_trigger=cron)  # type: ignore[arg-type]
         made.append(engine)
         return engine
@@ -296,7 +297,7 @@ def test_one_engine_per_home_and_running_daemon(home: Home, db: Database,
     assert running_daemon(home) is None
     first = engines(Body()).start()
     with pytest.raises(EngineRunning) as refused:
-        Engine(home, db, settings=EngineSettings(**FAST)).start()
+        Engine(home, db, settings=EngineConfig(**FAST)).start()
     assert f"pid {first.info.pid if first.info else '?'}" in str(refused.value)
     info = running_daemon(home)
     assert info is not None and info.mode == "daemon"
@@ -306,7 +307,7 @@ def test_one_engine_per_home_and_running_daemon(home: Home, db: Database,
     first.stop()
     assert running_daemon(home) is None
 
-    embedded = EmbeddedEngine(home, db, settings=EngineSettings(**FAST)).start()
+    embedded = EmbeddedEngine(home, db, settings=EngineConfig(**FAST)).start()
     try:
         info = running_daemon(home)
         assert info is not None and info.mode == "embedded"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from andon.engine.errors import UserError
+from andon.engine.factory.config import validate
 from andon.engine.factory.home import Home
 from andon.engine.pipeline.stages import Pipeline
 from andon.engine.workspace import merge as merging
@@ -132,20 +133,22 @@ def test_repository_settings_are_checked(tmp_path: Path, sample_repo: Path) -> N
     config = tmp_path / "andon.toml"
 
     def settings(entry: dict) -> workspace.RepoSettings:
-        return workspace.repo_settings("sample", entry, spec_base="main",
+        checked = validate({"repos": {"sample": entry}}, config).repos["sample"]
+        return workspace.repo_settings("sample", checked, spec_base="main",
                                        spec_path=tmp_path / "s.md", config_path=config)
 
     full = settings({"path": str(sample_repo), "base": "trunk", "setup": "make",
                      "merge": "rebase", "push": "origin"})
     assert (full.base, full.setup, full.merge, full.push) == ("trunk", ["make"], "rebase",
                                                                "origin")
-    with pytest.raises(UserError, match=r"\[repos.sample\]: 'merge' must be"):
+    with pytest.raises(UserError, match=r"\[repos.sample\] merge = \"squash\": must be"):
         settings({"path": str(sample_repo), "merge": "squash"})
-    with pytest.raises(UserError, match="'setup' must be a list of commands"):
+    with pytest.raises(UserError, match=r"\[repos.sample\] setup\[0\] = 1: must be a string"):
         settings({"path": str(sample_repo), "setup": [1]})
     assert settings({"path": str(sample_repo)}).network is False
     assert settings({"path": str(sample_repo), "network": True}).network is True
-    with pytest.raises(UserError, match=r"'network' must be true or false \(got 'yes'\)"):
+    with pytest.raises(UserError, match=r"\[repos.sample\] network = \"yes\": must be true or "
+                                         "false; write network = true"):
         settings({"path": str(sample_repo), "network": "yes"})
     with pytest.raises(UserError, match="neither a repository named in"):
         workspace.repo_settings("missing", None, spec_base="main",
