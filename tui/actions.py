@@ -11,6 +11,7 @@ from andon.engine.errors import NotFound, UserError
 from andon.engine.factory.home import Home
 from andon.engine.pipeline.postmerge import revert_merged_run
 from andon.engine.run.queue import enqueue, get_run
+from andon.engine.run.status import transition
 from andon.policies.stored import current_user
 from andon.store import models as m
 from andon.store.clock import utcnow
@@ -42,9 +43,8 @@ def cancel(db: Database, run_id: int, user: str | None = None) -> str:
             raise UserError(f"run {run_id} is {run.status}: only an active run can be cancelled")
         run.human_touched = True
         if run.status == m.QUEUED:
-            run.status, run.finished_at, run.reason = m.CANCELLED, now, f"cancelled by {who}"
-            s.add(m.Event(run_id=run_id, kind="run.cancelled",
-                          message=f"cancelled by {who} before it started"))
+            transition(s, run, m.CANCELLED, f"cancelled by {who} before it started",
+                       reason=f"cancelled by {who}", finished_at=now)
             said = f"run {run_id} cancelled"
         else:
             if run.cancel_requested:

@@ -298,14 +298,13 @@ class Agent:
                 delay = max(self.hold_seconds, exc.retry_after or 0.0)
                 reason = (f"model service unreachable: {exc.message}; "
                           f"trying again in {delay:.0f}s")
-                self.log.update(status=m.HELD, reason=reason)
-                self.log.event("run.held", reason, turn=turn)
+                self.log.transition(m.HELD, reason, reason=reason, detail={"turn": turn})
                 self._paused_call(partial(self.control.wait, delay))
                 self._paused_call(self.control.boundary)
                 continue
-            if held:
-                self.log.update(status=m.RUNNING, reason=None)
-                self.log.event("run.running", "model service reachable again", turn=turn)
+            if held and self.log.run().status == m.HELD:
+                self.log.transition(m.RUNNING, "model service reachable again", reason=None,
+                                    detail={"turn": turn})
             return reply
 
     def _stream(self, request: dict[str, Any], turn: int) -> Any:

@@ -40,6 +40,7 @@ from sqlmodel import Session, col, select
 from andon.engine.errors import NotFound, UserError
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
 from andon.engine.run.control import Cancelled, RunControl, Stopping
+from andon.engine.run.status import transition
 from andon.engine.textcap import cap
 from andon.policies.level import Level
 from andon.policies.matrix import Action, needs_gate
@@ -168,13 +169,14 @@ def open_gate(
             verb = "opened"
         else:
             verb = "reopened"
-        if kind not in NOTICES:
-            run.status = m.WAITING
-            run.heartbeat_at = now
-            s.add(run)
-        s.add(m.Event(run_id=run_id, kind="gate.opened", stage=gate.stage,
-                      message=f"gate {gate.id} {verb} ({kind}): {title}",
-                      data={"gate": gate.id, "kind": kind}))
+        message = f"gate {gate.id} {verb} ({kind}): {title}"
+        data = {"gate": gate.id, "kind": kind}
+        if kind in NOTICES:
+            s.add(m.Event(run_id=run_id, kind="gate.opened", stage=gate.stage,
+                          message=message, data=data))
+        else:  # the run waits, and the event says which gate it waits at
+            transition(s, run, m.WAITING, message, event="gate.opened", detail=data,
+                       heartbeat_at=now)
         return gate
 
 
@@ -304,18 +306,21 @@ def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = 
         gate.decided_by = who
         gate.comment = text or None
         s.add(gate)
-        if gate.kind not in NOTICES:  # reading a notice is not a decision on the run
-            run.human_touched = True
-            if run.status == m.WAITING and not _other_open(s, gate):
-                run.status = m.RUNNING
-            s.add(run)
         message = f"gate {gate_id} {status} by {who}"
         if text:
             message += f": {text}"
-        s.add(m.Event(run_id=run.id, kind="gate.decided", stage=gate.stage, message=message,
-                      data={"gate": gate_id, "kind": gate.kind, "verdict": status,
-                            "by": who, "host": host, "uid": os.getuid(),
-                            "comment": text or None}))
+        data: dict[str, Any] = {"gate": gate_id, "kind": gate.kind, "verdict": status,
+                                "by": who, "host": host, "uid": os.getuid(),
+                                "comment": text or None}
+        if gate.kind not in NOTICES:  # reading a notice is not a decision on the run
+            run.human_touched = True
+            s.add(run)
+        if (gate.kind not in NOTICES and run.status == m.WAITING
+                and not _other_open(s, gate)):  # the decision and the run going on commit together
+            transition(s, run, m.RUNNING, message, event="gate.decided", detail=data)
+        else:
+            s.add(m.Event(run_id=run.id, kind="gate.decided", stage=gate.stage,
+                          message=message, data=data))
         s.flush()
         return gate
 
@@ -407,18 +412,19 @@ def _expire(db: Database, gate_id: int, now: datetime | None = None) -> m.Gate |
             gate.decided_by = ANDON
             gate.comment = (f"no decision {after}: rejected by policy "
                             f"(timeout_decision = \"reject\")")
-            run = s.get(m.Run, gate.run_id)
-            if run is not None and run.status == m.WAITING and not _other_open(s, gate):
-                run.status = m.RUNNING
-                s.add(run)
             message = f"gate {gate.id} timed out {after}: rejected by policy"
         else:
             message = (f"gate {gate.id} timed out {after}: still open, the run holds "
                        f"for a person (timeout_decision = \"hold\")")
         s.add(gate)
-        s.add(m.Event(run_id=gate.run_id, kind="gate.timed_out", stage=gate.stage,
-                      message=message, data={"gate": gate.id, "kind": gate.kind,
-                                             "decision": decision}))
+        data = {"gate": gate.id, "kind": gate.kind, "decision": decision}
+        run = s.get(m.Run, gate.run_id)
+        if (decision == "reject" and run is not None and run.status == m.WAITING
+                and not _other_open(s, gate)):
+            transition(s, run, m.RUNNING, message, event="gate.timed_out", detail=data)
+        else:
+            s.add(m.Event(run_id=gate.run_id, kind="gate.timed_out", stage=gate.stage,
+                          message=message, data=data))
         s.flush()
         return gate
 

@@ -49,6 +49,7 @@ from andon.engine.gates.gatekeeper import Decision, Gatekeeper
 from andon.engine.llm import sse
 from andon.engine.run.control import RunControl
 from andon.engine.run.log import RunLog
+from andon.engine.run.status import transition
 from andon.engine.workspace.git import run_git, try_git
 from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable, require
 from andon.policies.stored import load_policy
@@ -286,9 +287,10 @@ def _scratch_run(db: Database, run: m.Run, spec: m.Spec | None, path: Path) -> i
         s.add(copy)
         s.flush()
         row = m.Run(spec_id=copy.id or 0, title=run.title, category=run.category,
-                    level=run.level, status=m.RUNNING, stage="implement", model=run.model,
+                    level=run.level, stage="implement", model=run.model,
                     repo_path=run.repo_path, worktree=str(path),
                     base_commit=run.base_commit)
         s.add(row)
         s.flush()
+        transition(s, row, m.RUNNING, f"replaying run {run.id}", event="run.started")
         return row.id or 0

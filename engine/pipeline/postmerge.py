@@ -116,9 +116,8 @@ def revert_merged_run(home: Any, db: Database, run_id: int, *, user: str,
             raise UserError(f"run {run_id}'s change conflicts with later changes to "
                             f"{run.base}; revert it by hand")
         step.output = f"{run.base} -> {commit[:10]} (reverts {merged[:10]})"
-    log.update(status=m.REVERTED, reason=f"reverted by {user}: {why}",
-               finished_at=utcnow())
-    log.event("run.reverted", f"reverted on {run.base} as {commit[:10]} by {user}: {why}",
-              stage="post-merge", commit=commit, user=user)
+    log.transition(m.REVERTED, f"reverted on {run.base} as {commit[:10]} by {user}: {why}",
+                   reason=f"reverted by {user}: {why}", finished_at=utcnow(),
+                   detail={"commit": commit, "user": user})
     breaker_after(db, run_id)
     return commit

@@ -50,6 +50,7 @@ from andon.engine.pipeline import postmerge, scenarios
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.log import RunLog
+from andon.engine.run.status import IllegalTransition, StatusConflict
 from andon.engine.workspace import links
 from andon.engine.workspace import merge as merging
 from andon.engine.workspace import worktree as workspace
@@ -169,22 +170,25 @@ class Pipeline:
         return self._finish(status, reason)
 
     def _begin(self) -> None:
-        run = self.ctx.run
-        fields: dict[str, Any] = {"status": m.RUNNING}
+        run = self.ctx.run = self.log.run()
+        fields: dict[str, Any] = {}
         if run.started_at is None:
             fields["started_at"] = utcnow()
-        self.ctx.run = self.log.update(**fields)
+        if run.status != m.RUNNING:  # executed without a claim (a test, a resume)
+            self.ctx.run = self.log.transition(m.RUNNING, "started", event="run.started",
+                                               **fields)
+        elif fields:
+            self.ctx.run = self.log.update(**fields)
         if self._state():
             self.log.event("run.resumed", f"resuming in stage {run.stage or '-'}",
                            stage=run.stage)
 
     def _finish(self, status: str, reason: str) -> str:
-        now = utcnow()
-        fields: dict[str, object] = {"status": status, "reason": reason, "finished_at": now}
-        if status == m.MERGED and self.ctx.run.merged_at is None:
-            fields["merged_at"] = now
-        self.ctx.run = self.log.update(**fields)
-        self.log.event(f"run.{status}", reason)
+        try:
+            self.ctx.run = self.log.transition(status, reason, reason=reason)
+        except (IllegalTransition, StatusConflict) as exc:  # moved by someone else
+            self.log.event("run.conflict", f"not recorded as {status} ({reason}): {exc}")
+            return self.log.run().status
         try:  # open gates are voided; a level-4 ending gives the circuit breaker its say
             self.gatekeeper.finished(status)
         except Exception as exc:
@@ -193,8 +197,7 @@ class Pipeline:
         return status
 
     def _pause(self, status: str, reason: str) -> str:
-        self.ctx.run = self.log.update(status=status, reason=reason)
-        self.log.event(f"run.{status}", reason)
+        self.ctx.run = self.log.transition(status, reason, reason=reason)
         return status
 
     # -- stages ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from andon.engine.run.status import allowed, transition
 from andon.store import models as m
 from andon.store.clock import utcnow
 from andon.store.db import Database
@@ -74,10 +75,8 @@ class RunControl:
     def _set_status(self, status: str, message: str) -> None:
         with self.db.write() as s:
             run = s.get(m.Run, self.run_id)
-            if run is not None:
-                run.status = status
-                run.heartbeat_at = utcnow()
-            s.add(m.Event(run_id=self.run_id, kind=f"run.{status}", message=message))
+            if run is not None and (run.status != status or allowed(status, status)):
+                transition(s, run, status, message, heartbeat_at=utcnow())
         if self.on_hold is not None:
             self.on_hold(message)
         time.sleep(0)  # let other threads see the change promptly

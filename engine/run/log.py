@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from andon.engine.run.status import transition
 from andon.engine.textcap import cap
 from andon.store import models as m
 from andon.store.clock import utcnow
@@ -54,6 +55,9 @@ class RunLog:
                           message=f"{stage} started"))
 
     def update(self, **fields: Any) -> m.Run:
+        """Write run fields other than its status (that is `transition`'s)."""
+        if "status" in fields:
+            raise TypeError("a run's status changes through RunLog.transition")
         with self.db.write() as s:
             run = s.get(m.Run, self.run_id)
             assert run is not None
@@ -62,6 +66,16 @@ class RunLog:
             run.heartbeat_at = utcnow()
             s.add(run)
         return run
+
+    def transition(self, to: str, why: str, *, event: str | None = None,
+                   detail: dict[str, Any] | None = None, **fields: Any) -> m.Run:
+        """Move the run from the status it has now to `to` (see `andon.engine.run.status`),
+        in a write transaction of its own."""
+        with self.db.write() as s:
+            run = s.get(m.Run, self.run_id)
+            assert run is not None
+            return transition(s, run, to, why, event=event, detail=detail,
+                              **{"heartbeat_at": utcnow(), **fields})
 
     def run(self) -> m.Run:
         with self.db.read() as s:
@@ -86,10 +100,10 @@ class RunLog:
             raise
         finally:
             with self.db.write() as s:
-                row = s.get(m.Step, handle.id)
-                if row is not None:
-                    row.status = handle.status
-                    row.output = cap(handle.output, STEP_OUTPUT_LIMIT) if handle.output else None
-                    row.exit_code = handle.exit_code
-                    row.data = handle.data
-                    row.finished_at = utcnow()
+                step = s.get(m.Step, handle.id)
+                if step is not None:
+                    step.status = handle.status
+                    step.output = cap(handle.output, STEP_OUTPUT_LIMIT) if handle.output else None
+                    step.exit_code = handle.exit_code
+                    step.data = handle.data
+                    step.finished_at = utcnow()

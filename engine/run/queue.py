@@ -11,10 +11,12 @@ import os
 import socket
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import col, select
 
 from andon.engine.errors import NotFound
+from andon.engine.run.status import transition
 from andon.engine.spec.specfile import Spec, parse_spec, spec_fields
 from andon.store import models as m
 from andon.store.clock import utcnow
@@ -82,15 +84,13 @@ def claim_next(db: Database, owner: str | None = None, *,
         ).first()
         if run is None:
             return None
-        run.status = m.RUNNING
+        now, claimed_by = utcnow(), owner or owner_id()
+        fields: dict[str, Any] = {"claimed_by": claimed_by, "heartbeat_at": now,
+                                     "started_at": run.started_at or now}
         if run.reason and run.reason.startswith("waiting:"):
-            run.reason = None  # why it waited (a budget, a limit) is over
-        run.claimed_by = owner or owner_id()
-        run.started_at = run.started_at or utcnow()
-        run.heartbeat_at = utcnow()
-        s.add(m.Event(run_id=run.id, kind="run.started", message="claimed by "
-                      + run.claimed_by))
-        return run
+            fields["reason"] = None  # why it waited (a budget, a limit) is over
+        return transition(s, run, m.RUNNING, f"claimed by {claimed_by}",
+                          event="run.started", **fields)
 
 
 def get_run(db: Database, run_id: int) -> m.Run:

@@ -28,9 +28,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import col, select
 
+from andon.engine.run.status import StatusConflict, transition
 from andon.engine.workspace.git import GitError, try_git
 from andon.store import models as m
 from andon.store.clock import as_utc, utcnow
@@ -100,11 +102,8 @@ def _mark_interrupted(db: Database, run_id: int, why: str) -> bool:
         run = s.get(m.Run, run_id)
         if run is None or run.status not in ORPHAN_STATUSES:
             return False
-        run.status = m.INTERRUPTED
-        run.reason = why
-        s.add(run)
-        s.add(m.Event(run_id=run_id, kind="run.interrupted", stage=run.stage, message=why,
-                      data={"claimed_by": run.claimed_by}))
+        transition(s, run, m.INTERRUPTED, why, reason=why,
+                   detail={"claimed_by": run.claimed_by})
         return True
 
 
@@ -136,6 +135,8 @@ def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES)
         run = s.get(m.Run, run_id)
         assert run is not None
         spec = s.get(m.Spec, run.spec_id)
+    if run.status != m.INTERRUPTED:  # someone else settled it meanwhile
+        return Recovered(run_id, "none", f"already {run.status}")
     now = utcnow()
     late = run.stage in ("merge", "post-merge") or bool(run.merge_commit)
     commit = merged_commit(run) if late else None
@@ -161,25 +162,17 @@ def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES)
         action, status = "resumed", m.QUEUED
         reason = (f"queued to resume from its last checkpoint (stage {run.stage or '-'}, "
                   f"resume {resumes + 1} of {max_resumes})")
-    with db.write() as s:
-        row = s.get(m.Run, run_id)
-        assert row is not None
-        if row.status != m.INTERRUPTED:  # someone else settled it meanwhile
-            return Recovered(run_id, "none", f"already {row.status}")
-        row.status = status
-        row.reason = reason
-        row.claimed_by = None
-        if status == m.QUEUED:
-            row.data = {**(row.data or {}), "resumes": resumes + 1, "resume": True}
-            kind = "run.resumed"
-        else:
-            row.finished_at = now
-            kind = f"run.{status}"
-            if status == m.MERGED:
-                row.merge_commit = commit
-                row.merged_at = row.merged_at or now
-        s.add(row)
-        s.add(m.Event(run_id=run_id, kind=kind, stage=row.stage, message=reason))
+    fields: dict[str, Any] = {"reason": reason, "claimed_by": None}
+    if status == m.QUEUED:
+        fields["data"] = {**(run.data or {}), "resumes": resumes + 1, "resume": True}
+    elif status == m.MERGED:
+        fields.update(merge_commit=commit, merged_at=run.merged_at or now)
+    try:
+        with db.write() as s:  # compare-and-set: unless someone else settled it meanwhile
+            transition(s, run, status, reason,
+                       event="run.resumed" if status == m.QUEUED else None, **fields)
+    except StatusConflict as lost:
+        return Recovered(run_id, "none", f"already {lost.found}")
     log.info("run %s: %s", run_id, reason)
     return Recovered(run_id, action, reason)
 

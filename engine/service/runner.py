@@ -46,6 +46,7 @@ from andon.engine.factory.home import Home
 from andon.engine.gates.gate import expire_gates
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.queue import claim_next, owner_id
+from andon.engine.run.status import allowed, transition
 from andon.engine.service import inbox, recovery
 from andon.engine.service.cord import cord_pulled
 from andon.engine.service.lock import EngineLock, LockHolder
@@ -479,10 +480,11 @@ class Engine:
             run = s.get(m.Run, run_id)
             if run is None or run.status in m.TERMINAL_STATUSES:
                 return
-            run.status, run.reason, run.finished_at = status, reason, utcnow()
-            s.add(run)
-            s.add(m.Event(run_id=run_id, kind=f"run.{status}", stage=run.stage,
-                          message=reason))
+            if not allowed(run.status, status):
+                log.error("run %s: left %s (%s -> %s is not allowed): %s", run_id,
+                          run.status, run.status, status, reason)
+                return
+            transition(s, run, status, reason, reason=reason)
 
     # -- other jobs ----------------------------------------------------------------------
 

@@ -55,8 +55,7 @@ class Body:
         while time.monotonic() < end or (self.hold is not None and not self.hold.is_set()):
             control.boundary()
             control.wait(0.02)
-        log.update(status=m.MERGED, finished_at=utcnow(), reason="merged into main")
-        log.event("run.merged", "merged into main")
+        log.transition(m.MERGED, "merged into main", reason="merged into main")
         return m.MERGED
 
 
