@@ -87,7 +87,7 @@ def revert(home: Home, db: Database, run_id: int, user: str | None = None) -> st
     return f"run {run_id} reverted"
 
 
-def pull_cord(db: Database, reason: str, user: str | None = None) -> str:
+def pull_cord(db: Database, reason: str | None, user: str | None = None) -> str:
     from andon.engine.service.cord import pull
 
     change = pull(db, reason, user)

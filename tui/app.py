@@ -288,15 +288,16 @@ class AndonApp(App[None]):
             return
 
         def answered(reason: str | None) -> None:
-            if reason:
+            if reason is not None:  # None: cancelled; an empty reason may follow later
                 self._pull_cord(reason)
 
         self.push_screen(TextPrompt("Pull the andon cord: nothing new starts and running "
-                                    "runs hold at their next step. Why?", "reason"),
+                                    "runs hold at their next step. Why? (enter alone: "
+                                    "stop now, say why later)", "reason", required=False),
                          answered)
 
     @work(thread=True, group="cord", exit_on_error=False)
-    def _pull_cord(self, reason: str) -> None:
+    def _pull_cord(self, reason: str | None) -> None:
         from andon.tui.actions import pull_cord
 
         self.post_message(ActionDone(pull_cord(self.db, reason)))

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from andon.engine.errors import UserError
 from andon.engine.run.control import CORD_KEY, cord_state
 from andon.policies.stored import current_host, current_user
 from andon.store import models as m
@@ -27,6 +26,7 @@ from andon.store.db import Database
 
 PULLED = "cord.pulled"
 RELEASED = "cord.released"
+REASON = "cord.reason"  # the reason given after a pull that had none
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,23 @@ def cord_pulled(db: Database) -> bool:
     return cord_state(db) is not None
 
 
-def pull(db: Database, reason: str, user: str | None = None) -> CordChange:
-    """Stop the line. A reason is required; pulling a pulled cord changes nothing."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise UserError("pulling the cord needs a reason (--reason \"...\")")
+def pull(db: Database, reason: str | None = None, user: str | None = None) -> CordChange:
+    """Stop the line. Stopping in a hurry needs no reason: one may follow by pulling
+    again with it (which records it, once). Otherwise pulling a pulled cord changes
+    nothing."""
+    reason = (reason or "").strip() or None
     who = user or current_user()
     with db.write() as s:
         row = s.get(m.Setting, CORD_KEY)
         if row is not None and row.value:
-            return CordChange(pulled=True, changed=False, state=dict(row.value))
+            state = dict(row.value)
+            if reason and not state.get("reason"):
+                state["reason"] = reason
+                row.value = state
+                s.add(row)
+                s.add(m.Event(kind=REASON, message=f"cord reason from {who}: {reason}",
+                              data={"by": who, "host": current_host(), "reason": reason}))
+            return CordChange(pulled=True, changed=False, state=state)
         now = utcnow()
         state = {"by": who, "at": now.isoformat(), "reason": reason}
         if row is None:
@@ -61,7 +68,7 @@ def pull(db: Database, reason: str, user: str | None = None) -> CordChange:
         row.updated_at = now
         row.updated_by = who
         s.add(row)
-        s.add(m.Event(kind=PULLED, message=f"cord pulled by {who}: {reason}",
+        s.add(m.Event(kind=PULLED, message=f"cord pulled by {who}: {reason or 'no reason yet'}",
                       data={"by": who, "host": current_host(), "reason": reason}))
     return CordChange(pulled=True, changed=True, state=state)
 
@@ -92,10 +99,10 @@ def release(db: Database, user: str | None = None, reason: str | None = None) ->
 
 
 def cord_history(db: Database, limit: int = 50) -> list[m.Event]:
-    """The latest pulls and releases, oldest first."""
+    """The latest pulls, late reasons and releases, oldest first."""
     with db.read() as s:
         rows = s.exec(
-            select(m.Event).where(col(m.Event.kind).in_((PULLED, RELEASED)))
+            select(m.Event).where(col(m.Event.kind).in_((PULLED, REASON, RELEASED)))
             .order_by(col(m.Event.id).desc()).limit(limit)
         ).all()
     return list(reversed(rows))

@@ -196,13 +196,21 @@ async def test_enter_opens_the_run_and_escape_comes_back(seeded: Seeded) -> None
         assert isinstance(app.screen, BoardScreen)
 
 
-async def test_the_cord_is_pulled_with_a_reason_and_released(seeded: Seeded) -> None:
+async def test_the_cord_is_pulled_at_once_and_its_reason_may_follow(seeded: Seeded) -> None:
     app = frozen_app(seeded)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("C")
-        await pilot.press("enter")  # no reason: refused, the prompt stays
+        await pilot.press("escape")  # changed their mind: nothing happens
+        await settle(pilot)
         assert not cord_pulled(seeded.db)
+        await pilot.press("C")
+        await pilot.press("enter")  # in a hurry: stop now, say why later
+        await wait_for(lambda: cord_pulled(seeded.db))
+        await wait_for(lambda: "CORD PULLED" in header(app))
+        await pilot.press("C")  # pulled: C releases
+        await wait_for(lambda: not cord_pulled(seeded.db))
+        await pilot.press("C")
         await pilot.press(*"leak", "enter")
         await wait_for(lambda: cord_pulled(seeded.db))
         await wait_for(lambda: "CORD PULLED" in header(app))

@@ -170,8 +170,9 @@ def _say_cord(state: dict[str, Any] | None) -> None:
     if state is None:
         console.print("the cord is released: the line runs")
     else:
-        console.print(f"the cord is PULLED by {state.get('by')} at {state.get('at')}: "
-                      f"{state.get('reason')}")
+        at = str(state.get("at", ""))[:16].replace("T", " ")
+        console.print(f"the cord is PULLED by {state.get('by')} at {at} UTC: "
+                      f"{state.get('reason') or '(no reason given yet)'}", soft_wrap=True)
 
 
 @cord_app.callback(invoke_without_command=True)
@@ -185,16 +186,19 @@ def cord(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
 
 @cord_app.command()
 def pull(
-    reason: str = typer.Option(..., "--reason", "-r", help="Why the line stops (required)."),
+    reason: str = typer.Option(None, "--reason", "-r",
+                               help="Why the line stops (may follow: pull again with it)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Stop the line: nothing new starts, running runs hold at their next step."""
     change = andon_cord.pull(open_db(), reason)
 
     def render() -> None:
-        if not change.changed:
+        if not change.changed and not reason:
             console.print("the cord was already pulled")
         _say_cord(change.state)
+        if not (change.state or {}).get("reason"):
+            console.print('say why when you can: andon cord pull --reason "..."')
 
     emit({**_cord_json(change.state), "changed": change.changed}, as_json, render)
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 import pytest
 from sqlmodel import col, select
 
-from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
 from andon.engine.run.control import RunControl, cord_state
 from andon.engine.service.cord import cord_history, cord_pulled, pull, release
@@ -46,10 +45,14 @@ def test_pull_and_release_store_who_when_and_why(db: Database) -> None:
     assert history[1].data["pulled_by"] == "alice" and history[1].data["reason"] == "fixed"
 
 
-def test_pulling_needs_a_reason(db: Database) -> None:
-    with pytest.raises(UserError, match="needs a reason"):
-        pull(db, "  ", user="alice")
-    assert not cord_pulled(db)
+def test_stopping_in_a_hurry_needs_no_reason_and_one_may_follow(db: Database) -> None:
+    change = pull(db, "  ", user="alice")
+    assert change.changed and cord_pulled(db)
+    assert cord_state(db)["reason"] is None  # type: ignore[index]  # pulled: a state
+    later = pull(db, "main is red", user="alice")
+    assert not later.changed and later.state["reason"] == "main is red"
+    assert pull(db, "another story", user="bob").state["reason"] == "main is red"  # once
+    assert [e.kind for e in cord_history(db)] == ["cord.pulled", "cord.reason"]
 
 
 def test_a_running_run_holds_at_its_next_boundary_and_resumes_on_release(
@@ -86,8 +89,9 @@ def test_the_cord_from_the_command_line(andon: Callable[..., Result]) -> None:
     assert shown.code == 0, shown.err
     assert shown.json() == {"pulled": False}
 
-    refused = andon("cord", "pull", "--reason", " ")
-    assert refused.code == 2 and "needs a reason" in refused.err
+    hurried = andon("cord", "pull")
+    assert hurried.code == 0, hurried.err
+    assert "(no reason given yet)" in hurried.out and "--reason" in hurried.out
 
     pulled = andon("cord", "pull", "--reason", "release freeze")
     assert pulled.code == 0, pulled.err
