@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from andon.engine.run.queue import claim_next, get_run
 from andon.engine.run.queue import submit as submit_spec
@@ -83,12 +84,19 @@ def list_runs(
     rows = q.list_runs(open_db(), limit=limit, statuses=status, category=category)
 
     def render() -> None:
+        # One line a run at any width: the title gives way (with an ellipsis), not the rest.
+        names = ("run", "status", "stage", "category", "lvl", "title", "model", "cost", "age")
+        cells = [(str(r.id), r.status, r.stage or "", r.category, str(r.level), r.title,
+                  r.model, _cost(r), _age(r)) for r in rows]
+        widths = [max([len(n), *(len(c[i]) for c in cells)]) for i, n in enumerate(names)]
+        title = names.index("title")
+        room = console.width - sum(w + 2 for i, w in enumerate(widths) if i != title) - 2
         table = Table(box=None, header_style="bold")
-        for name in ("run", "status", "stage", "category", "lvl", "title", "model", "cost", "age"):
-            table.add_column(name)
-        for r in rows:
-            table.add_row(str(r.id), r.status, r.stage or "", r.category, str(r.level),
-                          r.title, r.model, _cost(r), _age(r))
+        for i, name in enumerate(names):
+            table.add_column(name, no_wrap=True, overflow="ellipsis",
+                             width=max(12, min(widths[i], room)) if i == title else None)
+        for row in cells:
+            table.add_row(*(Text(cell) for cell in row))  # titles are people's text
         console.print(table if rows else "no runs")
 
     emit([run_json(r) for r in rows], as_json, render)
@@ -120,8 +128,8 @@ def show(
         table = Table(title="steps", box=None, header_style="bold", title_justify="left")
         for name in ("#", "stage", "kind", "name", "status", "exit"):
             table.add_column(name)
-        for st in steps:
-            table.add_row(str(st.id), st.stage, st.kind, st.name[:50], st.status,
+        for number, st in enumerate(steps, start=1):  # the run's own order, not row ids
+            table.add_row(str(number), st.stage, st.kind, st.name[:50], st.status,
                           "" if st.exit_code is None else str(st.exit_code))
         console.print(table)
         table = Table(title="events", box=None, header_style="bold", title_justify="left")
