@@ -29,6 +29,21 @@ err = Console(stderr=True, highlight=False)
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
 
 
+def plain(value: Any) -> str:
+    """A stored value as a person reads it: no Python reprs (quotes, brackets, None)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "(none)"
+    return str(value)
+
+
 def own_command() -> str:
     """How to type this andon again: `andon` when that name on PATH is this program,
     else its path (after `make demo`, `.venv/bin/andon` is not on PATH)."""

@@ -20,7 +20,7 @@ from andon.engine.run.control import cord_state
 from andon.engine.service import cord as andon_cord
 from andon.store import models as m
 from andon.store.clock import as_utc, utcnow
-from andon.tui.cli.app import JsonOpt, app, console, emit, open_db
+from andon.tui.cli.app import JsonOpt, app, console, emit, open_db, plain
 
 CommentOpt = typer.Option(None, "--comment", "-m", help="Why (told to the agent or the run).")
 
@@ -101,11 +101,15 @@ def gate_(
                 for check in value:
                     verdict = "passed" if check.get("passed") else "FAILED"
                     console.print(f"check {check.get('command')}: {verdict}", markup=False)
+            elif key == "spend" and isinstance(value, dict):  # fractions of each budget
+                used = ", ".join(f"{k} {v:.0%}" for k, v in value.items()
+                                 if isinstance(v, int | float))
+                console.print(f"budget used: {used}", markup=False)
             elif isinstance(value, str) and "\n" in value:
                 console.print(f"{key}:", markup=False)
                 console.print(value.rstrip("\n"), markup=False, highlight=False)
             else:
-                console.print(f"{key}: {value}", markup=False)
+                console.print(f"{key}: {plain(value)}", markup=False)
         if gate.status == m.PENDING:
             console.print(f"decide: andon approve {gate.id} | andon reject {gate.id} "
                           f"--comment ..." + (f" | andon revise {gate.id} --comment ..."

@@ -26,7 +26,7 @@ from andon.policies.stored import (
     stored_policies,
 )
 from andon.store.db import Database
-from andon.tui.cli.app import JsonOpt, app, console, emit, err, open_db
+from andon.tui.cli.app import JsonOpt, app, console, emit, err, open_db, plain
 
 
 def _known(db: Database, category: str) -> Policy:
@@ -197,7 +197,7 @@ def import_(
         if not changes:
             console.print("nothing changed")
         for c in changes:
-            console.print(f"{c.category}: {c.field} {c.old!r} -> {c.new!r}")
+            console.print(f"{c.category}: {c.field} {plain(c.old)} -> {plain(c.new)}", markup=False)
 
     emit(data, as_json, render)
 
@@ -212,10 +212,11 @@ def history(category: str = typer.Argument(...), as_json: bool = JsonOpt) -> Non
     def render() -> None:
         table = Table(box=None, header_style="bold")
         for name in ("time", "user", "field", "old", "new", "reason"):
-            table.add_column(name, overflow="fold")
+            table.add_column(name, overflow="fold" if name in ("old", "new", "reason") else
+                             "ellipsis")  # plain values wrap between their words
         for c in rows:
-            old = "" if c.field == "policy" else repr(c.old)
-            new = "(created)" if c.field == "policy" else repr(c.new)
+            old = "" if c.field == "policy" else plain(c.old)
+            new = "(created)" if c.field == "policy" else plain(c.new)
             table.add_row(c.ts.strftime("%Y-%m-%d %H:%M:%S"), c.user, c.field, old, new,
                           c.reason or "")
         console.print(table)

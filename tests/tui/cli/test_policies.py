@@ -236,3 +236,12 @@ def test_the_approver_is_the_real_user_whatever_logname_says(
     assert event.data is not None
     assert (event.data["by"], event.data["host"]) == (real, socket.gethostname())
     assert event.data["uid"] == os.getuid()
+
+
+def test_policy_history_reads_as_values_not_python_reprs(andon, tmp_path: Path) -> None:
+    changed = tmp_path / "docs.toml"
+    changed.write_text('[docs]\nlevel = 4\nprotected_paths = ["docs/legal/**", "SECURITY.md"]\n')
+    assert andon("policies", "import", str(changed), "--reason", "legal asked").code == 0
+    out = andon("policies", "history", "docs").out
+    assert "SECURITY.md" in out and "usd 2, turns" in out  # values, as written
+    assert "'SECURITY.md'" not in out and "['" not in out and "None" not in out
