@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
+from textual.content import Content
+from textual.markup import escape
 
 from andon.store import queries as q
 
@@ -27,6 +29,23 @@ class PaletteCommand:
     name: str
     help: str
     run: Callable[[], Any]
+
+
+def _highlight(matcher: Matcher, name: str) -> Content:
+    """`Matcher.highlight` reads the name as markup; a run's title is not markup."""
+    content = Content(name)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, name)
+    if not score:
+        return content
+    for offset in offsets:
+        if not name[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
+def _help(text: str) -> str:
+    """The palette reads a hit's help as markup: escape what a person or model wrote."""
+    return escape(text)
 
 
 def _commands_of(node: Any) -> list[PaletteCommand]:
@@ -42,15 +61,16 @@ class ActionCommands(Provider):
 
     async def discover(self) -> Hits:
         for command in self._all():
-            yield DiscoveryHit(command.name, command.run, help=command.help)
+            yield DiscoveryHit(Content(command.name), command.run, text=command.name,
+                               help=_help(command.help))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self._all():
             score = max(matcher.match(command.name), matcher.match(command.help) * 0.5)
             if score > 0:
-                yield Hit(score, matcher.highlight(command.name), command.run,
-                          help=command.help)
+                yield Hit(score, _highlight(matcher, command.name), command.run,
+                          text=command.name, help=_help(command.help))
 
 
 class RunCommands(Provider):
@@ -67,5 +87,5 @@ class RunCommands(Provider):
             name = f"Open run #{run.id}: {run.title}"
             score = 1.0 if text.lstrip("#") == str(run.id) else max(
                 matcher.match(name), 0.3)
-            yield Hit(score, matcher.highlight(name), partial(app.open_run, run.id or 0),
-                      help=f"{run.status} · {run.category} · level {run.level}")
+            yield Hit(score, _highlight(matcher, name), partial(app.open_run, run.id or 0),
+                      text=name, help=_help(f"{run.status} · {run.category} · level {run.level}"))

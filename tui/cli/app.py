@@ -23,8 +23,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # docstrings wrap at 100 columns: let the terminal reflow them
 )
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Titles, reasons, categories, tool output and error messages are people's and models'
+# text: never markup (`Fix the [/api] route` must print as written). Styled output is
+# built with rich.text.Text instead.
+console = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
 

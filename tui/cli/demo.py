@@ -72,8 +72,8 @@ def demo(
 
 
 def _tell(built: demo_factory.DemoFactory) -> None:
-    console.print(f"[bold]demo factory[/] built in {built.home.root} "
-                  f"(model: {built.model})", markup=True)
+    console.print(Text.assemble(("demo factory", "bold"),
+                                f" built in {built.home.root} (model: {built.model})"))
     console.print(f"  sample repository {built.repo}, specs in {built.home.root / 'specs'}")
     for name, what in demo_factory.SPECS.items():
         console.print(f"  {name:16} {what}")

@@ -8,7 +8,8 @@ from rich.text import Text
 
 from andon.tui.cli.app import JsonOpt, app, console, emit, home
 
-MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+MARK = {"ok": Text("ok", style="green"), "warn": Text("warn", style="yellow"),
+        "fail": Text("FAIL", style="bold red")}
 
 
 @app.command()

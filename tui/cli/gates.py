@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from andon.engine.gates.gate import (
     REVISABLE,
@@ -82,8 +83,9 @@ def gate_(
     gate = get_gate(open_db(), gate_id)
 
     def render() -> None:
-        console.print(f"[bold]gate {gate.id}[/] ({gate.kind}, run {gate.run_id}, "
-                      f"{_state(gate)}): {gate.title}", markup=True)
+        console.print(Text.assemble((f"gate {gate.id}", "bold"),
+                                    f" ({gate.kind}, run {gate.run_id}, {_state(gate)}): "
+                                    f"{gate.title}"))
         detail = dict(gate.detail or {})
         detail.pop("spec", None)
         detail.pop("input", None)

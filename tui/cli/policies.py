@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from andon.engine.errors import UserError
 from andon.policies.files import policy_table
@@ -60,7 +61,7 @@ def _money(value: float | None) -> str:
 
 
 def _print_record(category: str, record: TrackRecord, rec: Recommendation) -> None:
-    console.print(f"[bold]track record of {category}[/]")
+    console.print(Text(f"track record of {category}", style="bold"))
     rate = "-" if record.human_touch_rate is None else f"{record.human_touch_rate:.0%}"
     lead = "-" if record.mean_lead_time is None else str(record.mean_lead_time).split(".")[0]
     console.print(
@@ -68,7 +69,7 @@ def _print_record(category: str, record: TrackRecord, rec: Recommendation) -> No
         f"escalated {record.escalated}, reverted {record.reverted}, failed {record.failed}")
     console.print(f"  human-touch rate {rate}, mean cost per merged change "
                   f"{_money(record.mean_cost_per_merged)}, mean lead time {lead}")
-    console.print(f"[bold]recommendation[/]: {rec.reason}")
+    console.print(Text.assemble(("recommendation", "bold"), f": {rec.reason}"))
 
 
 # -- andon level ------------------------------------------------------------------------
@@ -160,7 +161,7 @@ def show(category: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
             "recommendation": recommendation_json(rec)}
 
     def render() -> None:
-        console.print(f"[bold]{category}[/]: {Level(policy.level).title}")
+        console.print(Text.assemble((category, "bold"), f": {Level(policy.level).title}"))
         for key, value in policy_table(policy).items():
             if key != "level":
                 console.print(f"  {key} = {value}")

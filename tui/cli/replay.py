@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from andon.tui.cli.app import JsonOpt, app, console, emit, home, open_db
 
@@ -20,12 +21,13 @@ def replay(
     report = replay_run(home(), open_db(), run, keep=keep)
 
     def render() -> None:
-        verdict = "[green]matches[/]" if report.matched else "[bold red]does NOT match[/]"
+        verdict = (("matches", "green") if report.matched
+                   else ("does NOT match", "bold red"))
         console.print(f"run {run} replayed offline: {report.served} of {report.replies} "
                       f"recorded replies over {report.attempts} attempt(s); the agent ended "
                       f"{report.status}")
-        console.print(f"tree {(report.replay_tree or '-')[:12]} {verdict} the run's head "
-                      f"(tree {report.original_tree[:12]})")
+        console.print(Text.assemble(f"tree {(report.replay_tree or '-')[:12]} ", verdict,
+                                    f" the run's head (tree {report.original_tree[:12]})"))
         if report.diff:
             console.print(report.diff, markup=False, highlight=False)
         if report.status == "error":

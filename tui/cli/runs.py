@@ -118,7 +118,8 @@ def show(
     }
 
     def render() -> None:
-        console.print(f"[bold]run {run.id}[/]: {run.title}  [{run.category}, level {run.level}]")
+        console.print(Text.assemble((f"run {run.id}", "bold"),
+                                    f": {run.title}  [{run.category}, level {run.level}]"))
         console.print(f"status {run.status}, stage {run.stage or '-'}, model {run.model or '-'}, "
                       f"turns {run.turns}, cost {_cost(run)}")
         if run.reason:

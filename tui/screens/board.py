@@ -63,11 +63,11 @@ class BoardScreen(StoreScreen):
         yield BoardHeader(id="board-header")
         yield LinesTable(id="lines")
         with Horizontal(id="runs-bar"):
-            yield Label("runs", id="runs-title")
+            yield Label("runs", id="runs-title", markup=False)
         yield Input(placeholder="search runs: number, title or line (Enter keeps it, "
                     "Escape clears)", id="search")
         yield RunsTable(id="runs")
-        yield Label("", id="empty")
+        yield Label("", id="empty", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:

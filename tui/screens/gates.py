@@ -211,5 +211,5 @@ class GatesScreen(StoreScreen):
         self.post_message(GateDecided(gate_id, verdict, user))
 
     def on_gate_decided(self, message: GateDecided) -> None:
-        self.notify(f"Gate {message.gate_id} {message.verdict} by {message.user}.")
+        self.notify(f"Gate {message.gate_id} {message.verdict} by {message.user}.", markup=False)
         self.reload()

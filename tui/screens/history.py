@@ -32,6 +32,7 @@ from andon.tui.screens.base import StoreScreen
 from andon.tui.widgets.footer import KeyBar
 from andon.tui.widgets.history_metrics import CategoryMetrics, HistoryMetrics, Metrics
 from andon.tui.widgets.history_table import HistoryTable
+from andon.tui.widgets.plain import plain
 
 PAGE = 50
 MAX_DAYS = 366  # the sparklines of "all" cover at most the last year
@@ -352,7 +353,7 @@ class HistoryScreen(StoreScreen):
             select = self.query_one("#filter-category", Select)
             with self.prevent(Select.Changed):
                 current = select.value
-                select.set_options([(c, c) for c in message.categories])
+                select.set_options([(plain(c), c) for c in message.categories])
                 if isinstance(current, str) and current in message.categories:
                     select.value = current
         if message.metrics is not None:

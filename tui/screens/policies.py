@@ -169,7 +169,7 @@ class PoliciesScreen(StoreScreen):
     def on_level_changed(self, message: LevelChanged) -> None:
         level = Level(message.policy.level)
         self.notify(f"{message.policy.category} is now at {level.title} "
-                    f"(changed by {message.user}).")
+                    f"(changed by {message.user}).", markup=False)
         self.reload()
 
     def action_back(self) -> None:

@@ -16,6 +16,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
+from andon.tui.widgets.plain import plain_cells
+
 PADDING = 2  # DataTable's cell_padding, both sides
 SCROLLBAR = 2
 
@@ -121,7 +123,7 @@ class KeyedTable(DataTable[Any]):
             self.remove_row(key)
             del self.shown[key]
         for key, all_cells in rows:
-            cells = [all_cells[i] for i in self.shown_columns]
+            cells = list(plain_cells([all_cells[i] for i in self.shown_columns]))
             sig = tuple(signature(c) for c in cells)
             old = self.shown.get(key)
             if old is None:

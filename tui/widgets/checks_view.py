@@ -52,7 +52,7 @@ class ChecksView(Vertical):
         self._output_of: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("no checks yet", id="checks-summary")
+        yield Label("no checks yet", id="checks-summary", markup=False)
         yield ChecksTable(id="checks-table")
         yield RichLog(id="check-output", wrap=True, markup=False, highlight=False,
                       auto_scroll=False)

@@ -92,7 +92,7 @@ class DiffView(Vertical):
         self._shown: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("loading the diff…", id="diff-source")
+        yield Label("loading the diff…", id="diff-source", markup=False)
         with Horizontal():
             yield OptionList(id="diff-files")
             yield RichLog(id="diff-body", wrap=False, highlight=False, markup=False,

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from rich.cells import cell_len
 from textual.widgets import DataTable
 
+from andon.tui.widgets.plain import plain_cells
+
 MAX_WIDTH = 60  # no column grows past this; longer text is cut by the caller or DataTable
 
 
@@ -33,7 +35,7 @@ class KeyedTable(DataTable[str]):
             width = max([cell_len(name), *(cell_len(cells[i]) for _, cells in rows)])
             self.add_column(name, key=name, width=min(width, MAX_WIDTH))
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            self.add_row(*plain_cells(cells), key=key)
         if selected is not None and selected in {k.value for k in self.rows}:
             self.move_cursor(row=self.get_row_index(selected), animate=False)
 

@@ -42,7 +42,7 @@ class PolicyLevelScreen(ModalScreen[str | None]):
             warning.append("Andon does not recommend this promotion.\n", style="bold red")
         with Vertical():
             yield Label(f"{verb} {policy.category}: {now.title} → {self.to_level.title}?",
-                        id="level-change")
+                        id="level-change", markup=False)
             yield Static(Text.assemble(Text("track record\n", style="bold underline"),
                                        record_text(self.facts.record)), id="level-record")
             yield Static(Text.assemble(warning, recommendation_text(rec)),
