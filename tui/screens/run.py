@@ -42,6 +42,22 @@ from andon.tui.widgets.transcript import TranscriptView
 
 DIFF_EVERY = 2.0  # seconds between diff reloads of a live run (git is not free)
 TABS = ("transcript", "diff", "checks")
+#: What takes the keys when a tab shows: the widget that was focused went hidden with
+#: its tab, and nothing would answer Home, k or PageUp until Tab found something.
+TAB_FOCUS = {"transcript": "#transcript-view", "diff": "#diff-files",
+             "checks": "#checks-table"}
+
+
+class RunTabs(TabbedContent):
+    """Tabs that only keys and clicks switch. TabbedContent also shows the pane of any
+    widget that gets focus; with keys typed fast (`2` then `1`) the focus Textual moves
+    off a pane as it hides lands on a widget in that hidden pane, and its message,
+    arriving after the switch, showed the diff again. The screen focuses the shown
+    tab's widget itself (`RunScreen._focus_tab`)."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        event.prevent_default()  # TabbedContent's own handler would run after this one
 
 
 class RunScreen(StoreScreen):
@@ -82,7 +98,7 @@ class RunScreen(StoreScreen):
         yield RunHeader(f"run {self.run_id}: loading…", id="run-header")
         yield StageTimeline(id="timeline")
         yield Label("", id="gate-bar", markup=False)
-        with TabbedContent(initial="transcript"):
+        with RunTabs(initial="transcript"):
             with TabPane("Transcript", id="transcript"):
                 yield TranscriptView(id="transcript-view")
             with TabPane("Diff", id="diff"):
@@ -170,6 +186,7 @@ class RunScreen(StoreScreen):
         self.query_one(StageTimeline).show(detail)
         self._show_gate(detail)
         self.query_one(ChecksView).show(detail)
+        self.query_one(TranscriptView).show_run_status(detail.run.status)
         self.refresh_bindings()
         if self._tab() == "diff":
             run = detail.run
@@ -203,10 +220,18 @@ class RunScreen(StoreScreen):
         bar.update(f"⚑ {gate.kind} gate {gate.id}: {gate.title or 'waiting for you'}")
         bar.set_class(True, "-shown")
 
+    def _focus_tab(self) -> None:
+        """Focus the shown tab's widget (the one shown now: keys may have switched tabs
+        again since this was asked)."""
+        target = TAB_FOCUS.get(self._tab())
+        if target and not self.query_one(target).has_focus:
+            self.query_one(target).focus()
+
     def _tab(self) -> str:
         return self.query_one(TabbedContent).active or "transcript"
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.call_after_refresh(self._focus_tab)
         if event.pane.id == "diff" and self.detail is not None:
             self._diff_head = (self.detail.run.head_commit, self.detail.run.merge_commit,
                                self.detail.run.status)

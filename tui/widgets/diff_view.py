@@ -82,6 +82,7 @@ class DiffView(Vertical):
     DiffView OptionList { width: 30%; min-width: 18; max-width: 48; height: 1fr;
                           border: none; border-right: vkey $panel; padding: 0;
                           text-wrap: nowrap; text-overflow: ellipsis; }
+    DiffView OptionList:focus { border: none; border-right: vkey $accent; }
     DiffView.-empty Horizontal { display: none; }
     DiffView RichLog { width: 1fr; height: 1fr; }
     """

@@ -6,11 +6,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from andon.tui.widgets.dialog import HELP_KEY, Dialog
 
-class GateCommentScreen(ModalScreen[str | None]):
+
+class GateCommentScreen(Dialog[str | None]):
     """An Input for the comment: Enter decides with it, Escape cancels (None)."""
 
     DEFAULT_CSS = """
@@ -23,7 +24,7 @@ class GateCommentScreen(ModalScreen[str | None]):
     GateCommentScreen .hint { color: $text-muted; }
     GateCommentScreen #comment-problem { color: $error; text-style: bold; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
 
     def __init__(self, verb: str, gate_id: int, title: str) -> None:
         super().__init__()
@@ -40,6 +41,7 @@ class GateCommentScreen(ModalScreen[str | None]):
                         id="gate-comment")
             yield Label("", id="comment-problem")
             yield Label(f"Enter: {self.verb} · Escape: cancel", classes="hint")
+        yield self.key_bar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.cells import cell_len
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from andon.tui.widgets.plain import plain_cells
@@ -20,6 +21,10 @@ MAX_WIDTH = 60  # no column grows past this; longer text is cut by the caller or
 
 class KeyedTable(DataTable[str]):
     COLUMNS: tuple[str, ...] = ()
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -28,8 +33,11 @@ class KeyedTable(DataTable[str]):
             self.add_column(name, key=name)
 
     def replace_rows(self, rows: Sequence[tuple[str, tuple[str, ...]]]) -> None:
-        """Show exactly these rows (key, cells), in this order."""
+        """Show exactly these rows (key, cells), in this order. The cursor stays on its
+        key; when that row went (a gate was decided), it stays at the same place, on the
+        row that took its place."""
         selected = self.selected_key()
+        place = self.cursor_row
         self.clear(columns=True)
         for i, name in enumerate(self.COLUMNS):
             width = max([cell_len(name), *(cell_len(cells[i]) for _, cells in rows)])
@@ -38,6 +46,8 @@ class KeyedTable(DataTable[str]):
             self.add_row(*plain_cells(cells), key=key)
         if selected is not None and selected in {k.value for k in self.rows}:
             self.move_cursor(row=self.get_row_index(selected), animate=False)
+        elif selected is not None and rows:
+            self.move_cursor(row=min(place, len(rows) - 1), animate=False)
 
     def selected_key(self) -> str | None:
         if self.row_count == 0:

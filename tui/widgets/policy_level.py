@@ -7,14 +7,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from andon.policies.level import Level
+from andon.tui.widgets.dialog import HELP_KEY, Dialog
 from andon.tui.widgets.policy_detail import PolicyFacts, recommendation_text, record_text
 
 
-class PolicyLevelScreen(ModalScreen[str | None]):
+class PolicyLevelScreen(Dialog[str | None]):
     DEFAULT_CSS = """
     PolicyLevelScreen { align: center middle; }
     PolicyLevelScreen > Vertical {
@@ -25,7 +25,7 @@ class PolicyLevelScreen(ModalScreen[str | None]):
     PolicyLevelScreen Static { width: 1fr; margin-bottom: 1; }
     PolicyLevelScreen .hint { color: $text-muted; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
 
     def __init__(self, facts: PolicyFacts, to_level: Level) -> None:
         super().__init__()
@@ -50,6 +50,7 @@ class PolicyLevelScreen(ModalScreen[str | None]):
             yield Input(placeholder="reason (optional, kept in the audit log)",
                         id="level-reason")
             yield Label(f"Enter: {verb.lower()} · Escape: cancel", classes="hint")
+        yield self.key_bar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from andon.tui.widgets.dialog import HELP_KEY, Dialog
 
-class SpecConfirmScreen(ModalScreen[bool]):
+
+class SpecConfirmScreen(Dialog[bool]):
     DEFAULT_CSS = """
     SpecConfirmScreen { align: center middle; }
     SpecConfirmScreen > Vertical {
@@ -22,6 +23,7 @@ class SpecConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
+        HELP_KEY,
     ]
 
     def __init__(self, question: str) -> None:
@@ -32,6 +34,7 @@ class SpecConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Label(self.question, id="confirm-question", markup=False)
             yield Label("y: yes · n or Escape: no", classes="hint")
+        yield self.key_bar()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

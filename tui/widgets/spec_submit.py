@@ -9,7 +9,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
@@ -17,10 +16,11 @@ from andon.engine.errors import UserError
 from andon.engine.run.queue import submit
 from andon.store import models as m
 from andon.store.db import Database
+from andon.tui.widgets.dialog import HELP_KEY, Dialog
 from andon.tui.widgets.spec_path_suggester import PathSuggester
 
 
-class SpecSubmitScreen(ModalScreen[m.Run | None]):
+class SpecSubmitScreen(Dialog[m.Run | None]):
     """Dismisses with the queued run, or None when cancelled."""
 
     DEFAULT_CSS = """
@@ -36,6 +36,7 @@ class SpecSubmitScreen(ModalScreen[m.Run | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("tab", "complete", "Complete path", priority=True, show=False),
+        HELP_KEY,
     ]
 
     def __init__(self, db: Database, base: Path | None = None) -> None:
@@ -51,6 +52,7 @@ class SpecSubmitScreen(ModalScreen[m.Run | None]):
                         suggester=PathSuggester(self.base))
             yield Static("", id="submit-error", markup=False)
             yield Label("Enter: validate and queue · Escape: cancel", classes="hint")
+        yield self.key_bar()
 
     def action_complete(self) -> None:
         self.query_one(Input).action_cursor_right()

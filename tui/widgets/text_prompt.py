@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from andon.tui.widgets.dialog import HELP_KEY, Dialog
 
-class TextPrompt(ModalScreen[str | None]):
+
+class TextPrompt(Dialog[str | None]):
     """Dismisses with the text (stripped), or None when cancelled. With `required`,
     an empty answer is refused with a hint instead of being returned."""
 
@@ -23,7 +24,7 @@ class TextPrompt(ModalScreen[str | None]):
     TextPrompt .hint { color: $text-muted; }
     TextPrompt .error { color: $error; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
 
     def __init__(self, title: str, placeholder: str = "", *, required: bool = True,
                  value: str = "") -> None:
@@ -38,6 +39,7 @@ class TextPrompt(ModalScreen[str | None]):
             yield Label(self.title_text, markup=False)
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt-input")
             yield Label("Enter to confirm · Escape to cancel", classes="hint", id="prompt-hint")
+        yield self.key_bar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -49,6 +49,9 @@ STYLES = {
     "body": Style(),
     "more": Style(dim=True, italic=True),
 }
+#: What a step still "running" is doing while its run waits: a mutating tool call waits
+#: at its gate; a held run (the cord, or no model service) holds it.
+WAITING_VERDICTS = {"waiting": "waiting for you", "held": "held"}
 CURSOR = Style(reverse=True)
 CURSOR_UNFOCUSED = Style(underline=True)
 
@@ -109,6 +112,7 @@ class TranscriptView(ScrollView, can_focus=True):
         self.expanded: set[str] = set()
         self.cursor = -1
         self.follow = True
+        self.run_status = ""  # the run's status: says what a running step waits for
         self.truncated = False
         self.first_event_id: int | None = None
         self._heights: list[int] = []
@@ -209,6 +213,16 @@ class TranscriptView(ScrollView, can_focus=True):
         if self.cursor >= at:
             self.cursor += 1
 
+    def show_run_status(self, status: str) -> None:
+        """The run's status moved: running steps may now wait at a gate, or go on."""
+        if status == self.run_status:
+            return
+        self.run_status = status
+        for entry in self.entries:
+            if entry.status == "running":
+                self._forget(entry.key)
+        self.refresh()
+
     def _forget(self, key: str) -> None:
         self._hcache.pop(key, None)
         for cached in [k for k in self._cache if k[0] == key]:
@@ -294,7 +308,8 @@ class TranscriptView(ScrollView, can_focus=True):
     def _step_header(self, entry: Entry, time: str, opened: bool) -> list[Segment]:
         marker = "▾ " if opened else "▸ "
         if entry.status == "running":
-            verdict, vstyle = "running…", STYLES["running"]
+            verdict = WAITING_VERDICTS.get(self.run_status, "running…")
+            vstyle = STYLES["running"]
         elif entry.status == "refused":  # by a person at a gate, or by the walls
             verdict, vstyle = "refused", STYLES["error"]
         elif entry.level == "error":
