@@ -57,6 +57,16 @@ def spec_of(db: Database, run: m.Run) -> m.Spec | None:
         return s.get(m.Spec, run.spec_id)
 
 
+def list_specs(db: Database, *, include_inactive: bool = False, limit: int = 500
+               ) -> list[m.Spec]:
+    """Known specs, newest first (the active ones unless asked)."""
+    query = select(m.Spec)
+    if not include_inactive:
+        query = query.where(col(m.Spec.active).is_(True))
+    with db.read() as s:
+        return list(s.exec(query.order_by(col(m.Spec.id).desc()).limit(limit)).all())
+
+
 # -- the board's figures -------------------------------------------------------------
 #
 # Aggregates run as plain SQL over indexed columns (ix_runs_status_priority for active

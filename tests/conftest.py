@@ -86,6 +86,15 @@ def home(tmp_path: Path) -> Iterator[Home]:
     yield h
 
 
+def name_repo(home: Home, repo: Path, name: str = "sample") -> Path:
+    """Name a repository in the home's andon.toml (`repo: NAME` in a spec), as a person
+    would: `andon submit` admits only specs whose repository exists."""
+    with home.config_path.open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[repos.{name}]\npath = "{repo}"\n')
+    home.reload()
+    return repo
+
+
 @pytest.fixture
 def db(home: Home) -> Iterator[Database]:
     database = home.open()

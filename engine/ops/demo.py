@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
 from andon.engine.run.queue import submit, upsert_spec
+from andon.engine.spec.schedule import crontab
 from andon.engine.spec.specfile import parse_spec
 from andon.engine.workspace.git import run_git
 from andon.engine.workspace.sandbox import bwrap_available
@@ -288,7 +288,7 @@ def scaled_cron(time_scale: float) -> Callable[[str], BaseTrigger]:
     Only for the demo's fast mode (tests); a real factory keeps real cron."""
 
     def trigger(expression: str) -> BaseTrigger:
-        cron = CronTrigger.from_crontab(expression, timezone=UTC)
+        cron = crontab(expression)
         first = cron.get_next_fire_time(None, datetime.now(UTC))
         second = cron.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
         period = (second - first).total_seconds() if first and second else 60.0

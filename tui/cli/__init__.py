@@ -19,6 +19,7 @@ from andon.tui.cli import (  # noqa: F401  (importing a command module registers
     replay,
     runs,
     serve,
+    specs,
 )
 from andon.tui.cli.app import app, err, state
 

@@ -126,8 +126,17 @@ app.add_typer(policies_app, name="policies")
 @policies_app.callback(invoke_without_command=True)
 def policies(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """List every category's policy: level, budget, gates, approvers."""
-    if ctx.invoked_subcommand is not None:
-        return
+    if ctx.invoked_subcommand is None:
+        _list_policies(as_json)
+
+
+@policies_app.command("list")
+def list_(as_json: bool = JsonOpt) -> None:
+    """List every category's policy: level, budget, gates, approvers."""
+    _list_policies(as_json)
+
+
+def _list_policies(as_json: bool) -> None:
     rows = stored_policies(open_db())
 
     def render() -> None:
