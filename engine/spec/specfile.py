@@ -17,6 +17,7 @@ nothing is queued from a spec that does not parse.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from pathlib import Path
@@ -187,21 +188,39 @@ def parse_spec(path: Path | str) -> Spec:
 
 
 def _first_problem(where: str, exc: ValidationError) -> SpecError:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt field first: the "missing" error it causes ("category is required")
+    # says less than "unknown field 'catgory' (did you mean 'category'?)".
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    error = errors[0]
     field = ".".join(str(part) for part in error["loc"]) or None
     kind = error["type"]
-    if kind == "missing":
+    explained: set[str] = set()
+    if kind == "extra_forbidden" and field:
+        model = SpecBudget if field.startswith("budget.") else SpecFront
+        prefix = "budget." if model is SpecBudget else ""
+        name = field.removeprefix(prefix)
+        close = difflib.get_close_matches(name, list(model.model_fields), n=1, cutoff=0.7)
+        if close:
+            explained.add(prefix + close[0])
+            hint = f"did you mean '{prefix}{close[0]}'?"
+        else:
+            hint = f"allowed: {', '.join(prefix + f for f in model.model_fields)}"
+        problem = f"unknown field '{field}' ({hint})"
+    elif kind == "missing":
         problem = "is required but missing"
-    elif kind == "extra_forbidden":
-        allowed = ", ".join(SpecFront.model_fields)
-        problem = f"is not a spec field (allowed: {allowed})"
     else:
         got = error.get("input")
         shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
         problem = f"{error['msg'].removeprefix('Value error, ')} (got {shown[:80]})"
-    more = len(exc.errors()) - 1
+    more = sum(1 for e in errors[1:] if not (
+        e["type"] == "missing" and ".".join(str(p) for p in e["loc"]) in explained))
     if more:
         problem += f"; and {more} more problem{'s' if more > 1 else ''}"
+    if kind == "extra_forbidden":  # the message names the field itself
+        found = SpecError(where, None, problem)
+        found.field = field
+        return found
     return SpecError(where, field, problem)
 
 

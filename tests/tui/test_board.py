@@ -49,8 +49,9 @@ def header(app: AndonApp) -> str:
 
 
 async def test_a_run_submitted_by_another_process_shows_within_a_second(
-        tmp_path: Path, home: Home, db: Database) -> None:
-    spec = write_spec(tmp_path, "docs", "title: Fix the docs\ncategory: docs\nrepo: x\n")
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
+    spec = write_spec(tmp_path, "docs",
+                      f"title: Fix the docs\ncategory: docs\nrepo: {sample_repo}\n")
     app = AndonApp(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)

@@ -19,7 +19,7 @@ from andon.tui.widgets.spec_confirm import SpecConfirmScreen
 from andon.tui.widgets.spec_path_suggester import complete_path
 from andon.tui.widgets.spec_submit import SpecSubmitScreen
 from andon.tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
-from tests.conftest import write_spec
+from tests.conftest import name_repo, write_spec
 from tests.tui.test_gates import control_room, notifications, wait_for
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -70,8 +70,9 @@ def test_path_completion_walks_down_folders_and_prefers_specs(tmp_path: Path) ->
 
 
 async def test_submit_a_spec_by_path_with_completion(
-        tmp_path: Path, home: Home, db: Database,
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    name_repo(home, sample_repo)
     good_spec(tmp_path / "specs")
     app = control_room(home, db)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -109,8 +110,8 @@ async def test_a_bad_spec_shows_its_error_and_queues_nothing(
         await pilot.press(*"bad.md", "enter")
         error = app.screen.query_one("#submit-error", Static)
         await wait_for(lambda: "colour" in str(error.content))
-        assert str(error.content) == (f"{tmp_path / 'bad.md'}: field 'colour': is not a spec "
-                                      "field (allowed: title, category, repo, base, checks, "
+        assert str(error.content) == (f"{tmp_path / 'bad.md'}: unknown field 'colour' "
+                                      "(allowed: title, category, repo, base, checks, "
                                       "scenarios, budget, schedule, priority, model, script)")
         assert isinstance(app.screen, SpecSubmitScreen)  # still open, to fix the path
 

@@ -9,11 +9,11 @@ from rich.table import Table
 from rich.text import Text
 
 from andon.engine.run.queue import claim_next, get_run
-from andon.engine.run.queue import submit as submit_spec
+from andon.engine.service.admission import submit as admit_and_queue
 from andon.store import models as m
 from andon.store import queries as q
 from andon.store.clock import utcnow
-from andon.tui.cli.app import JsonOpt, app, console, emit, home, open_db
+from andon.tui.cli.app import JsonOpt, app, console, emit, err, home, open_db
 
 
 def run_json(run: m.Run) -> dict[str, Any]:
@@ -25,9 +25,13 @@ def submit(
     spec: list[str] = typer.Argument(..., help="Spec file(s) to queue."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Validate a spec and queue a run of it. A malformed spec queues nothing."""
-    db = open_db()
-    queued = [submit_spec(db, path) for path in spec]
+    """Check specs against the factory (andon.toml, the category's policy, the repository
+    and its base branch, the script, the scenarios) and queue a run of each. One that
+    cannot run queues nothing, and neither do the others given with it (exit 2)."""
+    h, db = home(), open_db()
+    queued, warnings = admit_and_queue(h, db, spec)
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
     def say() -> None:
         for r in queued:

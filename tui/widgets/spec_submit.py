@@ -13,7 +13,7 @@ from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from andon.engine.errors import UserError
-from andon.engine.run.queue import submit
+from andon.engine.service.admission import submit
 from andon.store import models as m
 from andon.store.db import Database
 from andon.tui.widgets.dialog import HELP_KEY, Dialog
@@ -72,7 +72,8 @@ class SpecSubmitScreen(Dialog[m.Run | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _submit(self, path: Path) -> m.Run:
-        return submit(self.db, path)
+        runs, _warnings = submit(self.app.home, self.db, [path])  # type: ignore[attr-defined]
+        return runs[0]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.SUCCESS:

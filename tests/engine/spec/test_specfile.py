@@ -12,6 +12,7 @@ from andon.engine.errors import SpecError
 from andon.engine.factory.home import Home
 from andon.engine.spec.specfile import parse_spec
 from andon.store import queries as q
+from tests.conftest import name_repo
 
 GOOD = """---
 title: Add a slugify helper
@@ -46,7 +47,8 @@ def test_a_good_spec_parses_into_its_fields(tmp_path: Path) -> None:
 
 CASES = {
     "bad-yaml": ("---\ntitle: [unclosed\ncategory: docs\n---\nbody", None, "not valid YAML"),
-    "unknown-field": (GOOD.replace("priority: 5", "priorty: 5"), "priorty", "not a spec field"),
+    "unknown-field": (GOOD.replace("priority: 5", "priorty: 5"), None,
+                      "unknown field 'priorty' (did you mean 'priority'?)"),
     "missing-category": (GOOD.replace("category: feature\n", ""), "category", "required"),
     "wrong-type": (GOOD.replace("priority: 5", "priority: soon"), "priority", "integer"),
     "bad-budget": (GOOD.replace("turns: 40", "turns: -1"), "budget.turns", "greater than 0"),
@@ -83,8 +85,9 @@ def test_not_utf8_and_huge_files_are_refused_without_reading_them_all(tmp_path: 
         parse_spec(huge)
 
 
-def test_submit_of_a_bad_spec_exits_nonzero_and_queues_nothing(tmp_path: Path,
-                                                               home: Home) -> None:
+def test_submit_of_a_bad_spec_exits_nonzero_and_queues_nothing(tmp_path: Path, home: Home,
+                                                               sample_repo: Path) -> None:
+    name_repo(home, sample_repo)
     good = tmp_path / "good.md"
     good.write_text(GOOD)
     bad = tmp_path / "bad.md"

@@ -11,10 +11,13 @@ import pytest
 
 from andon.engine.factory.home import Home
 from andon.tui.cli import hoist_home
+from tests.conftest import name_repo
 from tests.engine.spec.test_specfile import GOOD
 
 
-def test_home_may_come_before_or_after_the_command(tmp_path: Path, home: Home) -> None:
+def test_home_may_come_before_or_after_the_command(tmp_path: Path, home: Home,
+                                                  sample_repo: Path) -> None:
+    name_repo(home, sample_repo)
     spec = tmp_path / "s.md"
     spec.write_text(GOOD)
     andon = [sys.executable, "-m", "andon.tui"]
