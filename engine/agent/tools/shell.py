@@ -42,6 +42,8 @@ FULL_HEAD = 400_000  # what a step record keeps: ~1 MB at most
 FULL_TAIL = 600_000
 CHUNK = 65_536
 EXIT_GRACE = 0.5  # seconds to drain output after a one-shot command exits
+MARK_VAR = "ANDON_TOOL_MARK"  # in every tool process's environment: see _reap
+REAP_ROUNDS = 50
 
 
 @dataclass
@@ -67,13 +69,43 @@ def _ansi_c_quote(text: str) -> str:
     return "".join(out)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _marked_env(extra: Mapping[str, str] | None) -> tuple[dict[str, str], str]:
+    """The scrubbed environment plus a mark every process the command starts inherits,
+    so what escapes the process group (setsid, double forks) can still be found."""
+    mark = uuid.uuid4().hex
+    return {**scrubbed_env(extra=extra), MARK_VAR: mark}, mark
+
+
+def _reap(mark: str) -> None:
+    """Kill what still carries `mark` in its environment. Inside the sandbox its PID
+    namespace already took everything down; without one (allow_unsandboxed) this is
+    what keeps a `setsid`'d background process from outliving the run (unless it
+    cleared its environment)."""
+    needle = f"{MARK_VAR}={mark}".encode() + b"\x00"
+    for _ in range(REAP_ROUNDS):  # a process may fork while it is being looked for
+        found = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError), open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if needle in fh.read():
+                    found.append(int(entry.name))
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _kill_group(proc: subprocess.Popen[bytes], mark: str | None = None) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+    if mark is not None and os.path.isdir("/proc"):
+        _reap(mark)
     for stream in (proc.stdin, proc.stdout):
         if stream is not None:
             with contextlib.suppress(OSError):
@@ -99,6 +131,7 @@ class BashTool:
         self.timeout = timeout
         self.env = dict(env) if env else None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._mark: str | None = None
 
     # -- protocol -------------------------------------------------------------------
 
@@ -112,7 +145,7 @@ class BashTool:
 
     def close(self) -> None:
         if self._proc is not None:
-            _kill_group(self._proc)
+            _kill_group(self._proc, self._mark)
             self._proc = None
 
     def __del__(self) -> None:  # last resort; the agent loop calls close()
@@ -155,13 +188,14 @@ class BashTool:
 
     def _start(self) -> subprocess.Popen[bytes]:
         argv = wrap(["bash", "--noprofile", "--norc"], self.sandbox, cwd=self.root)
+        env, self._mark = _marked_env(self.env)
         self._proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=self.root,
-            env=scrubbed_env(extra=self.env),
+            env=env,
             start_new_session=True,
             bufsize=0,
         )
@@ -203,7 +237,7 @@ class BashTool:
                 code = proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 code = None
-            _kill_group(proc)  # leftovers of the old shell, and its pipes
+            _kill_group(proc, self._mark)  # leftovers of the old shell, and its pipes
             self._proc = None
             note = (
                 f"The shell exited (code {code}). A fresh shell starts with the next "
@@ -297,13 +331,14 @@ def run_command(
     cwd = Path(os.path.realpath(cwd))
     argv = wrap(["bash", "--noprofile", "--norc", "-c", command], sandbox, cwd=cwd)
     started = time.monotonic()
+    marked, mark = _marked_env(env)
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         cwd=cwd,
-        env=scrubbed_env(extra=env),
+        env=marked,
         start_new_session=True,
         bufsize=0,
     )
@@ -336,8 +371,9 @@ def run_command(
                 break
             buf.feed(chunk)
     finally:
-        # Kills leftovers too (the whole sandbox, or the process group without one).
-        _kill_group(proc)
+        # Kills leftovers too (the whole sandbox, or without one the process group and
+        # whatever still carries the command's mark).
+        _kill_group(proc, mark)
     code = None if timed_out else proc.returncode
     duration = time.monotonic() - started
     output = buf.render(TEXT_LIMIT)
