@@ -29,8 +29,10 @@ from andon.engine.gates.gatekeeper import Decision
 from andon.store import models as m
 from andon.store.clock import utcnow
 
-if TYPE_CHECKING:
-    from andon.engine.pipeline.stages import Failure, Pipeline
+from andon.engine.pipeline.outcome import Failure, RunEnded
+
+if TYPE_CHECKING:  # (the stages call this module: at run time it never imports them)
+    from andon.engine.pipeline.stages import Pipeline
 
 MAX_ROUNDS = 5  # base or head moved, taken in and checked again; then give up
 
@@ -94,8 +96,6 @@ def check(p: Pipeline, attempt: int, landing: Landing) -> Failure | None:
     failing = landing.ci(p._ws().head())
     if not failing:
         return None
-    from andon.engine.pipeline.stages import Failure
-
     feedback, signature, summary = ci_feedback(landing.settings.name, failing)
     return Failure(feedback, signature, summary, checks_failed=True)
 
@@ -103,8 +103,6 @@ def check(p: Pipeline, attempt: int, landing: Landing) -> Failure | None:
 def merge(p: Pipeline, attempt: int, landing: Landing) -> Failure | None:
     """The forge's merge of the checked head (see the module docstring); a Failure sends
     the run back to the agent, None once merged."""
-    from andon.engine.pipeline.stages import Failure, RunEnded
-
     p.control.boundary()
     p.log.enter("merge")
     run, spec, ws = p.ctx.run, p.ctx.spec, p._ws()
@@ -158,8 +156,6 @@ def merge(p: Pipeline, attempt: int, landing: Landing) -> Failure | None:
 def watch(p: Pipeline, landing: Landing) -> tuple[str, str]:
     """The post-merge watch on the forge: the base's required CI on the merge commit;
     when it fails, the run is reverted through a pull request and a person is told."""
-    from andon.engine.pipeline.stages import RunEnded
-
     state, ws, run = p._state(), p._ws(), p.ctx.run
     commit = str(state["merged"])
     pull: dict[str, Any] = state.get("pull") or {}
