@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["store", "policies", "engine", "tui"]
 # The engine's sub-packages, lowest first; errors.py and textcap.py sit below them all.
-ENGINE = ["factory", "spec", "run", "workspace", "llm", "gates", "agent", "pipeline",
+ENGINE = ["factory", "spec", "run", "workspace", "forge", "llm", "gates", "agent", "pipeline",
           "service", "ops"]
 
 

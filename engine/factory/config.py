@@ -67,6 +67,12 @@ class EngineConfig(_Table):
     drain_timeout: float = Field(default=30.0, ge=0)
     stale_after: float = Field(default=300.0, ge=1)
     max_resumes: int = Field(default=3, ge=0)
+    # delivery through a forge (engine/forge): pending checks, weather, the watch
+    forge_poll: Seconds = 30.0
+    forge_backoff: Annotated[list[Seconds], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [5.0, 300.0])
+    forge_watch_minutes: Seconds = 60.0
+    run_url: str | None = None  # a link to a run for pull requests: "{run}" is its id
 
     def model_for(self, spec_model: str | None) -> tuple[str, str | None]:
         """(provider, model) for a spec: its `model:` wins, then `provider` here. A model
@@ -114,6 +120,13 @@ class RepoConfig(_Table):
     network: bool = False  # setup commands may reach the network
     merge: Literal["merge", "rebase"] = "merge"
     push: Command | None = None
+    # delivery through a forge: checked again by engine/forge/settings.py
+    forge: Literal["github", "gitlab"] | None = None
+    project: str | None = None
+    api: str | None = None
+    token_env: str | None = None
+    remote: str | None = None
+    reviewers: list[Command] = Field(default_factory=list)
 
     @field_validator("setup", mode="before")
     @classmethod

@@ -1,7 +1,7 @@
 """What Andon asks of a forge, whichever it is.
 
-`open_forge(settings)` gives a `Forge` (GitHub through githubkit, GitLab through
-python-gitlab; both from the optional extra `andon[forge]`). Every method raises
+`forge.connect.open_forge(settings)` gives a `Forge` (GitHub through githubkit, GitLab
+through python-gitlab; both from the optional extra `andon[forge]`). Every method raises
 `ForgeWeather` for a rate limit, a 5xx or an outage, and `ForgePermission` naming
 the permission when the token may not do what was asked.
 """
@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
-
-from andon.engine.forge.settings import ForgeSettings
-from andon.engine.forge.weather import ForgeError
 
 State = Literal["success", "pending", "failure"]
 
@@ -90,19 +87,3 @@ class Forge(Protocol):
     def merge(self, number: int, head: str, title: str, message: str) -> MergeOutcome: ...
 
     def close(self) -> None: ...
-
-
-def open_forge(settings: ForgeSettings) -> Forge:
-    """The client for a repository's forge (the token read from the environment now)."""
-    token = settings.token()
-    try:
-        if settings.kind == "github":
-            from andon.engine.forge.github import GitHubForge
-
-            return GitHubForge(settings, token)
-        from andon.engine.forge.gitlab import GitLabForge
-
-        return GitLabForge(settings, token)
-    except ImportError as exc:
-        raise ForgeError(f"delivering through {settings.name} needs the forge extra: "
-                         f"pip install 'andon[forge]' ({exc.name} is missing)") from None

@@ -76,12 +76,13 @@ class Landing:
         at = utcnow() + timedelta(seconds=seconds)
         reason = (f"held by {self.settings.name} weather: {weather.reason}; trying again "
                   f"at {at:%H:%M:%S} UTC (in {seconds:.0f}s)")
-        self.log.update(status=m.HELD, reason=reason)
-        self.log.event("run.held", reason, retry_at=at.isoformat(), seconds=seconds)
+        self.log.transition(m.HELD, reason, reason=reason,
+                            detail={"retry_at": at.isoformat(), "seconds": seconds})
 
     def _cleared(self) -> None:
-        self.log.update(status=m.RUNNING, reason=None)
-        self.log.event("run.running", f"{self.settings.name} answers again")
+        if self.log.run().status == m.HELD:
+            self.log.transition(m.RUNNING, f"{self.settings.name} answers again",
+                                reason=None)
 
     # -- the pull request ---------------------------------------------------------------
 

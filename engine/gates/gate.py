@@ -29,9 +29,10 @@ and opens gates only where a person is needed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -181,12 +182,14 @@ def open_gate(
 
 
 def wait_for_gate(db: Database, gate_id: int, *, control: RunControl | None = None,
-                  poll: float = POLL_SECONDS) -> Decision:
+                  poll: float = POLL_SECONDS,
+                  elsewhere: Elsewhere | None = None) -> Decision:
     """Block until a gate is decided (by a person, or by its timeout) and return the
     decision. Raises `Cancelled` (the gate is voided) when the run is cancelled, and
     `Stopping` (the gate stays open) when the engine is stopping."""
     seen: int | None = None
     looked = heartbeat = time.monotonic()
+    asked = looked - (elsewhere.every if elsewhere else 0.0)
     while True:
         if control is not None and control.stop.is_set():
             raise Stopping("the engine is stopping")
@@ -211,6 +214,16 @@ def wait_for_gate(db: Database, gate_id: int, *, control: RunControl | None = No
                 if expired is not None and expired.status != m.PENDING:
                     _take(db, gate_id)
                     return _decision(expired)
+        if elsewhere is not None and now_mono - asked >= elsewhere.every:
+            asked = now_mono  # e.g. an approving review on the forge decides the gate
+            found = elsewhere.look()
+            if found is not None:
+                # (decided here meanwhile: UserError, and the next read returns that)
+                with contextlib.suppress(UserError):
+                    decide_gate(db, gate_id, "approve" if found.approved else "reject",
+                                found.comment, user=found.by, trusted=True)
+                seen = None
+                continue
         if now_mono - heartbeat >= HEARTBEAT_SECONDS:
             heartbeat = now_mono
             _touch(db, gate_id)
@@ -270,7 +283,7 @@ def check_approver(policy: Policy, user: str) -> None:
 
 
 def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = None,
-                user: str | None = None) -> m.Gate:
+                user: str | None = None, *, trusted: bool = False) -> m.Gate:
     """A person's decision on an open gate: "approve", "reject" (comment required) or
     "revise" (`REVISABLE` gates only; comment required). Raises UserError
     with a message for the person when the decision is not allowed."""
@@ -289,7 +302,8 @@ def decide_gate(db: Database, gate_id: int, verdict: str, comment: str | None = 
             raise UserError(_closed_message(gate))
         run = s.get(m.Run, gate.run_id)
         assert run is not None
-        check_approver(_policy_of(s, run.category), who)
+        if not trusted:  # (trusted: the forge's reviewers, listed in andon.toml)
+            check_approver(_policy_of(s, run.category), who)
         if status == m.GATE_REJECTED and not text:
             raise UserError(f"rejecting gate {gate_id} needs a comment saying why "
                             f"(--comment \"...\"): the agent or the run is told it")
@@ -452,6 +466,14 @@ def _action_title(tool_name: str, tool_input: dict[str, Any]) -> tuple[Action, s
 # -- the policy's gatekeeper ------------------------------------------------------------
 
 
+class Elsewhere:
+    """Where else a gate may be decided: `look()` returns a Decision or None, and is
+    asked every `every` seconds while the run waits."""
+
+    def __init__(self, look: Callable[[], Decision | None], every: float) -> None:
+        self.look, self.every = look, every
+
+
 class PolicyGatekeeper(Gatekeeper):
     """Opens gates where the category's policy needs a person, and waits on them.
 
@@ -468,6 +490,7 @@ class PolicyGatekeeper(Gatekeeper):
         self.policy = policy
         self.control = control
         self.poll = poll
+        self.review_elsewhere: Elsewhere | None = None  # e.g. the pull request's reviews
         with db.read() as s:
             run = s.get(m.Run, run_id)
             if run is None:
@@ -488,7 +511,8 @@ class PolicyGatekeeper(Gatekeeper):
         gate = open_gate(self.db, self.run_id, kind, title, detail,
                          timeout_minutes=self.policy.gate_timeout,
                          timeout_decision=self.policy.timeout_decision)
-        return wait_for_gate(self.db, gate.id or 0, control=self.control, poll=self.poll)
+        return wait_for_gate(self.db, gate.id or 0, control=self.control, poll=self.poll,
+                             elsewhere=self.review_elsewhere if kind == "review" else None)
 
     def action(self, tool_name: str, tool_input: dict[str, Any], preview: str) -> Decision:
         action, title = _action_title(tool_name, tool_input)

@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from andon.engine.errors import UserError
 from andon.engine.forge import remote
-from andon.engine.forge.client import PullRequest, open_forge
+from andon.engine.forge.client import PullRequest
+from andon.engine.forge.connect import open_forge
 from andon.engine.forge.landing import Landing, ci_feedback, pull_body
 from andon.engine.forge.revert import base_ci, revert_through_pull
 from andon.engine.forge.settings import forge_settings
 from andon.engine.forge.weather import Backoff
 from andon.engine.gates.gate import Elsewhere, PolicyGatekeeper
 from andon.engine.gates.gatekeeper import Decision
+from andon.engine.pipeline.outcome import Failure, RunEnded
 from andon.store import models as m
 from andon.store.clock import utcnow
-
-from andon.engine.pipeline.outcome import Failure, RunEnded
 
 if TYPE_CHECKING:  # (the stages call this module: at run time it never imports them)
     from andon.engine.pipeline.stages import Pipeline
@@ -40,11 +40,12 @@ MAX_ROUNDS = 5  # base or head moved, taken in and checked again; then give up
 def open_landing(p: Pipeline) -> Landing | None:
     """The run's forge delivery, or None for a repository merged locally."""
     spec = p.ctx.spec
-    entry = p.home.repo_entry(spec.repo)
+    repo = p.home.config.repos.get(spec.repo)
+    entry = repo.model_dump(exclude_none=True) if repo is not None else None
     settings = forge_settings(entry, f"{p.home.config_path}: [repos.{spec.repo}]")
     if settings is None:
         return None
-    poll = float(p.home.engine_setting("forge_poll", 30.0))
+    poll = p.home.config.engine.forge_poll
     landing = Landing(settings, open_forge(settings), p._ws(), log=p.log, control=p.control,
                       state=p._state, mark=p._mark, backoff=_backoff(p), poll=poll)
     if isinstance(p.gatekeeper, PolicyGatekeeper):  # levels 2, 3: approving on the forge
@@ -61,14 +62,8 @@ def _approved(landing: Landing) -> Decision | None:
 
 
 def _backoff(p: Pipeline) -> Backoff:
-    value = p.home.engine_setting("forge_backoff", None)
-    if value is None:
-        return Backoff()
-    if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, int | float) and v > 0 for v in value)):
-        raise UserError(f"{p.home.config_path}: [engine] 'forge_backoff' must be "
-                        f"[first, cap] in seconds (got {value!r})")
-    return Backoff(float(value[0]), float(value[1]))
+    first, cap = p.home.config.engine.forge_backoff
+    return Backoff(float(first), float(cap))
 
 
 def publish(p: Pipeline, landing: Landing, attempt: int) -> Failure | None:
@@ -162,11 +157,11 @@ def watch(p: Pipeline, landing: Landing) -> tuple[str, str]:
     name = landing.settings.name
     done = f"merged on {name} as {commit[:10]}" + (f" ({pull['url']})" if pull.get("url")
                                                    else "")
-    if state.get("watched") or not p.home.engine_setting("post_merge_checks", True):
+    if state.get("watched") or not p.home.config.engine.post_merge_checks:
         return m.MERGED, done
     p.control.boundary()
     p.log.enter("post-merge")
-    patience = float(p.home.engine_setting("forge_watch_minutes", 60)) * 60
+    patience = p.home.config.engine.forge_watch_minutes * 60
     failing = base_ci(landing, commit, patience)
     if failing is None:  # e.g. CI that runs on pull requests only: say so, do not guess
         p._mark(watched=True)
@@ -207,7 +202,7 @@ def _title(p: Pipeline) -> str:
 
 def _body(p: Pipeline) -> str:
     run_id = p.ctx.run.id or 0
-    template = p.home.engine_setting("run_url", None)
+    template = p.home.config.engine.run_url
     link = (str(template).format(run=run_id) if template
             else f"`andon show {run_id}` in the factory at {p.home.root}")
     return pull_body(run_id=run_id, spec_title=p.ctx.spec.title, spec_body=p.ctx.spec.body,

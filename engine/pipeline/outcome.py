@@ -1,5 +1,5 @@
-"""How a stage tells the pipeline what became of the run: ended, held, or not good
-enough yet (a `Failure` that goes back to the agent). Shared by the stages and the
+"""How a stage tells the pipeline what became of the run: ended, or not good enough
+yet (a `Failure` that goes back to the agent). Shared by the stages and the
 delivery step, so neither imports the other for them."""
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ class RunEnded(Exception):
     def __init__(self, status: str, reason: str) -> None:
         self.status, self.reason = status, reason
         super().__init__(f"{status}: {reason}")
-
-
-class RunHeld(Exception):
-    """A gate stays undecided (the policy holds it): the run waits, resumable."""
 
 
 @dataclass

@@ -42,12 +42,14 @@ from andon.engine.agent.tools.editor import EditorTool
 from andon.engine.agent.tools.shell import BashTool
 from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
+from andon.engine.forge.landing import Landing
 from andon.engine.gates.gate import PolicyGatekeeper
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
 from andon.engine.llm.provider import SCRIPTED, open_model, provider_of
 from andon.engine.llm.retry import call_with_retries
-from andon.engine.pipeline import postmerge, scenarios
+from andon.engine.pipeline import delivery, postmerge, scenarios
 from andon.engine.pipeline.checks import CheckResult, run_checks
+from andon.engine.pipeline.outcome import Failure, RunEnded
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.log import RunLog
 from andon.engine.run.status import IllegalTransition, StatusConflict
@@ -74,22 +76,6 @@ PLAN_REQUEST = (
     "numbered steps; no code yet."
 )
 FIRST_MESSAGE = "Implement the spec."
-
-
-class RunEnded(Exception):
-    def __init__(self, status: str, reason: str) -> None:
-        self.status, self.reason = status, reason
-        super().__init__(f"{status}: {reason}")
-
-
-@dataclass
-class Failure:
-    """What went wrong in one attempt: what the agent is told, and its signature."""
-
-    feedback: str
-    signature: str
-    summary: str
-    checks_failed: bool = False
 
 
 class _TurnCommits(RunControl):
@@ -134,6 +120,7 @@ class Pipeline:
         self.policy: Policy = Policy.default(run.category, run.level)
         self._model: tuple[Any, str] | None = None
         self.gatekeeper: Gatekeeper = Gatekeeper()
+        self.landing: Landing | None = None  # delivery through a forge, if the repo has one
 
     # -- the whole run ---------------------------------------------------------------
 
@@ -150,6 +137,7 @@ class Pipeline:
                                                control=self.control)
             self._require_sandbox()
             self.prepare()
+            self.landing = delivery.open_landing(self)
             if not self._done("merged"):
                 self.plan()
                 self.build()
@@ -291,6 +279,12 @@ class Pipeline:
                     self._next_attempt(attempt, failure)
                     continue
                 self._mark(validated=attempt)
+            if self.landing is not None and state.get("forge_checked", 0) < attempt:
+                failure = delivery.check(self, attempt, self.landing)  # the team's CI
+                if failure is not None:
+                    self._next_attempt(attempt, failure)
+                    continue
+                self._mark(forge_checked=attempt)
             if state.get("reviewed", 0) < attempt:
                 decision = self.review()
                 if decision.verdict == "revised":
@@ -455,6 +449,8 @@ class Pipeline:
     def merge(self) -> Failure | None:
         """Into the base; a Failure (back to implement) when a person asks the agent to
         resolve a conflict, None once merged."""
+        if self.landing is not None:  # the forge merges, through the pull request
+            return delivery.merge(self, int(self._state().get("attempt", 1)), self.landing)
         self.control.boundary()
         self.log.enter("merge")
         ws, run, repo = self._ws(), self.ctx.run, self._repo_settings()
@@ -505,6 +501,8 @@ class Pipeline:
     def push(self) -> None:
         """Send the base to the repository's remote, when one is configured."""
         remote = self._repo_settings().push
+        if self.landing is not None:  # the forge holds the base: nothing to push
+            return
         state = self._state()
         merged = state.get("merged")
         if not remote or not merged or state.get("pushed") == merged:
@@ -531,6 +529,8 @@ class Pipeline:
 
     def watch(self) -> tuple[str, str]:
         """The post-merge watch: the checks on the merged base; revert when they fail."""
+        if self.landing is not None:
+            return delivery.watch(self, self.landing)
         ws, state, spec = self._ws(), self._state(), self.ctx.spec
         merged, previous = state["merged"], state.get("previous")
         pushed_note = ""

@@ -3,11 +3,13 @@ stand-ins of their REST APIs, over a real bare repository."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from andon.engine.forge.client import Forge, open_forge
+from andon.engine.forge.client import Forge
+from andon.engine.forge.connect import open_forge
 from andon.engine.forge.settings import ForgeSettings
 from andon.engine.forge.weather import Backoff, ForgePermission, ForgeWeather, ride_out
 from tests.conftest import git
@@ -26,7 +28,7 @@ def require_ci(forge: StandIn) -> str:
 
 @pytest.fixture
 def client(forge_kind: str, stand_in: StandIn,
-           monkeypatch: pytest.MonkeyPatch) -> Forge:
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Forge]:
     monkeypatch.setenv("FORGE_TEST_TOKEN", TOKEN)
     settings = ForgeSettings(kind=forge_kind, project=PROJECT, api=stand_in.url,
                              token_env="FORGE_TEST_TOKEN")
