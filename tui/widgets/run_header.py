@@ -35,7 +35,8 @@ def header_text(detail: RunDetail) -> Text:
         text.append(" sim", style="dim italic")
     if run.cancel_requested and run.status in m.ACTIVE_STATUSES:
         text.append(" · cancel requested", style="bold red")
-    if run.reason and run.status in m.TERMINAL_STATUSES:
+    if run.reason and (run.status in m.TERMINAL_STATUSES or run.status == m.HELD):
+        # held: what holds it and until when (forge weather, the model service away)
         text.append("\n")
         text.append(run.reason, style="dim")
     return text
