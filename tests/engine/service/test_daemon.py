@@ -152,7 +152,9 @@ def test_kill_9_mid_run_then_restart_resumes_with_every_event_and_one_merge(
         until(lambda: any(k == "tool" for _, k, _ in events(db, run_id)))
         run = run_row(db, run_id)
         assert run.started_at is not None
-        assert (run.started_at - run.created_at).total_seconds() < 1.0
+        # Woken by the commit, not by the 5 s dispatch tick (the latency itself is
+        # measured by bench/daemon_latency.py, not asserted here).
+        assert (run.started_at - run.created_at).total_seconds() < 4.0
         before = events(db, run_id)
         os.kill(daemon.proc.pid, signal.SIGKILL)
         daemon.proc.wait(5)
