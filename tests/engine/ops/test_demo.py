@@ -30,6 +30,9 @@ from andon.store.db import Database
 from tests.conftest import git
 from tests.support.messages_server import MessagesServer, streamed
 
+# Whole factories in subprocesses: minutes on a loaded machine, not the suite's 120 s.
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

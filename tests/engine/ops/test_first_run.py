@@ -8,9 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from andon.engine.factory.home import Home
 from tests.conftest import git, write_spec
 from tests.engine.pipeline.test_gates_pipeline import approving
+
+# Whole factories in subprocesses: minutes on a loaded machine, not the suite's 120 s.
+pytestmark = pytest.mark.timeout(300)
 
 SCRIPT = """\
 plan: |

@@ -27,6 +27,9 @@ from andon.store import models as m
 from andon.store.db import Database
 from tests.conftest import git, make_repo, write_spec
 
+# Whole factories in subprocesses: minutes on a loaded machine, not the suite's 120 s.
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[3]
 
 CONFIG = """
