@@ -45,20 +45,25 @@ def run_once(
     limit: int = typer.Option(0, help="Stop after this many runs (0: until the queue is empty)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Run queued runs in this process, one after another, until the queue is empty."""
-    from andon.engine.pipeline.stages import Pipeline  # the model SDK is slow to import; only here
+    """Run queued runs in this process, one after another, until the queue is empty.
+    Refuses (naming its pid) while a daemon or a TUI's engine runs for the home."""
+    from andon.engine.pipeline.stages import Pipeline  # the model SDK is slow to import
+    from andon.engine.service.lock import EngineLock
 
     h, db = home(), open_db()
     done: list[dict[str, Any]] = []
-    while not limit or len(done) < limit:
-        run = claim_next(db)
-        if run is None:
-            break
-        status = Pipeline(h, db, run.id or 0).execute()
-        reason = get_run(db, run.id or 0).reason or ""
-        done.append({"id": run.id, "status": status, "reason": reason})
-        if not as_json:
-            console.print(f"run {run.id}: {status} ({reason})")
+    # The home's engine lock, as `andon serve` takes it: two engines never execute
+    # runs of one home at once (EngineRunning names the holder's pid).
+    with EngineLock(h.root, "run-once"):
+        while not limit or len(done) < limit:
+            run = claim_next(db)
+            if run is None:
+                break
+            status = Pipeline(h, db, run.id or 0).execute()
+            reason = get_run(db, run.id or 0).reason or ""
+            done.append({"id": run.id, "status": status, "reason": reason})
+            if not as_json:
+                console.print(f"run {run.id}: {status} ({reason})")
     if as_json:
         emit(done, True, lambda: None)
     elif not done:
