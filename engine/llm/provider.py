@@ -18,8 +18,11 @@ def provider_of(spec: m.Spec, home: Home) -> tuple[str, str | None]:
     return home.config.engine.model_for(spec.model)
 
 
-def open_model(spec: m.Spec, home: Home) -> tuple[anthropic.Anthropic, str]:
-    """A client and the model name to send; the name is "scripted" for scripts."""
+def open_model(spec: m.Spec, home: Home, *, answered: int = 0
+               ) -> tuple[anthropic.Anthropic, str]:
+    """A client and the model name to send; the name is "scripted" for scripts.
+    `answered`: model turns the run already has (a resumed run); a script goes on after
+    them rather than from its first turn."""
     provider, model = provider_of(spec, home)
     if provider == SCRIPTED:
         from andon.engine.llm.scripted import ScriptedModel
@@ -27,7 +30,9 @@ def open_model(spec: m.Spec, home: Home) -> tuple[anthropic.Anthropic, str]:
         if not spec.script:
             raise UserError(f"spec {spec.path}: model 'scripted' needs a script: name one with "
                             f"'script:' or put {Path(spec.path).stem}.script.yaml beside it")
-        return ScriptedModel(Path(spec.script)).client(), SCRIPTED
+        scripted = ScriptedModel(Path(spec.script))
+        scripted.skip(answered)
+        return scripted.client(), SCRIPTED
     from andon.engine.llm.real import DEFAULT_MODEL, real_client
 
     return real_client(), model or DEFAULT_MODEL

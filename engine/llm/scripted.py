@@ -43,6 +43,10 @@ An attempt group ends when its turns run out, or when a fresh conversation
 the group has served a turn; the next group then starts. So it works whether the
 agent loop restarts the conversation for a retry or continues it.
 
+A run that resumes after a restart opens a new model with `skip(n)`: the script goes
+on after the turns that answered the run's first n model requests (its checkpointed
+conversation), instead of starting over.
+
 Turn keys: ``delay``, ``text``, ``tool_use`` (list of ``{name, input}``; ids are
 generated ``toolu_...``), ``stop_reason``, ``usage`` (merged over the simulated
 usage), ``error`` (the request fails with that HTTP status and error body; the
@@ -289,6 +293,21 @@ class ScriptedModel:
             max_retries=kwargs.pop("max_retries", 0),
             **kwargs,
         )
+
+    def skip(self, answered: int) -> None:
+        """Continue where a run left off: pass over the turns that answered its first
+        `answered` model requests (a run that resumes after a restart has them in its
+        checkpointed conversation already; serving them again would repeat its edits).
+        Error turns on the way are passed over too: the requests they failed were
+        retried. Attempt groups end as they would have: when their turns run out."""
+        with self._lock:
+            done = 0
+            while done < answered:
+                turn, _ = self._next({"tools": [{}], "messages": [{}, {}]})
+                if turn is None:
+                    return
+                if turn.error is None:
+                    done += 1
 
     @property
     def exhausted(self) -> bool:

@@ -736,7 +736,8 @@ class Pipeline:
         """The run's model client and model name, opened once per execution (a scripted
         model keeps its place in the script across the plan and every attempt)."""
         if self._model is None:
-            self._model = open_model(self.ctx.spec, self.home)
+            # A resumed run's model goes on after the turns its conversation holds.
+            self._model = open_model(self.ctx.spec, self.home, answered=self.log.run().turns)
         return self._model
 
     def _close_model(self) -> None:
