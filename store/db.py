@@ -4,12 +4,19 @@ SQLite allows one writer at a time. The stdlib driver opens transactions lazily 
 DEFERRED mode, so a read-modify-write done by two processes interleaves and one update
 is lost. Every write transaction here starts with BEGIN IMMEDIATE instead, taking the
 write lock up front; `busy_timeout` makes the others wait for it rather than fail.
+
+Another process may hold the write lock longer than `busy_timeout` (a long transaction,
+a backup, a person's sqlite3 shell). Nothing has been done when BEGIN IMMEDIATE gives
+up, so `write()` simply tries again, for up to `lock_wait` seconds in all, saying once
+that it waits: contention costs time, never a run.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,19 +25,30 @@ from typing import Any
 from filelock import FileLock
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 BUSY_TIMEOUT_MS = 30_000
+LOCK_WAIT = 600.0  # seconds a write waits, in all, for another process's write lock
 _WRITE = "andon_write"
 
+log = logging.getLogger("andon.store")
 
-def _configure(engine: Engine) -> None:
+
+def locked(exc: BaseException) -> bool:
+    """Is this SQLite's "database is locked" (another connection holds the write lock)?"""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and (
+        "database is locked" in str(orig) or "database is busy" in str(orig))
+
+
+def _configure(engine: Engine, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # Autocommit at the driver level; transactions are begun explicitly below.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -45,14 +63,18 @@ def _configure(engine: Engine) -> None:
 class Database:
     """One SQLite file. Thread-safe; open one per process and share it."""
 
-    def __init__(self, path: Path | str, *, migrate: bool = True) -> None:
+    def __init__(self, path: Path | str, *, migrate: bool = True,
+                 busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
+                 lock_wait: float = LOCK_WAIT) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_wait = lock_wait
+        self.lock_waits = 0  # how often a write found the lock held past busy_timeout
         self.engine = create_engine(
             f"sqlite:///{self.path}",
-            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout},
         )
-        _configure(self.engine)
+        _configure(self.engine, int(busy_timeout * 1000))
         self._writer = self.engine.execution_options(**{_WRITE: True})
         self._watch: sqlite3.Connection | None = None
         self._watch_lock = threading.Lock()
@@ -77,13 +99,31 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A short write transaction: BEGIN IMMEDIATE, commit on success."""
         with Session(self._writer, expire_on_commit=False) as session:
-            session.connection()  # take the write lock before any read
+            self._begin(session)  # take the write lock before any read
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+    def _begin(self, session: Session) -> None:
+        """BEGIN IMMEDIATE, again and again while another process holds the write lock
+        past busy_timeout, for up to `lock_wait` seconds in all."""
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                session.connection()
+                return
+            except OperationalError as exc:
+                session.rollback()
+                if not locked(exc) or time.monotonic() >= deadline:
+                    raise
+                self.lock_waits += 1
+                if self.lock_waits == 1 or self.lock_waits % 10 == 0:
+                    log.warning("%s: another process holds the database's write lock; "
+                                "waiting for it (up to %.0fs)", self.path, self.lock_wait)
+                time.sleep(0.05)  # busy_timeout did the waiting; do not spin when it is 0
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: cheap cross-process change detection."""
