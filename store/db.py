@@ -13,6 +13,7 @@ that it waits: contention costs time, never a run.
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 import threading
@@ -40,6 +41,48 @@ def locked(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", exc)
     return isinstance(orig, sqlite3.OperationalError) and (
         "database is locked" in str(orig) or "database is busy" in str(orig))
+
+
+FULL = "full"
+LOCKED = "locked"
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_FULL_TEXTS = ("database or disk is full", "No space left on device", "Disk quota exceeded",
+               "Out of diskspace")  # (the last is git's own wording)
+
+
+def storage_fault(exc: BaseException) -> str | None:
+    """FULL when `exc` (or what caused it) is a full disk: an OSError ENOSPC/EDQUOT,
+    SQLite's "database or disk is full", a tool (git) saying "No space left on device";
+    LOCKED when it is SQLite's write lock held past every wait; else None. Neither is
+    the run's fault: such a run is held for resume, never failed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return FULL
+        text = f"{current} {getattr(current, 'stderr', '') or ''}"
+        if any(t in text for t in _FULL_TEXTS):
+            return FULL
+        if locked(current):
+            return LOCKED
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+    return None
+
+
+def in_database(exc: BaseException) -> bool:
+    """Did SQLite itself raise this (rather than git, or a file write)?"""
+    return isinstance(getattr(exc, "orig", exc), sqlite3.Error)
+
+
+def fault_message(fault: str, home: Path | str | None) -> str:
+    """One line a person can act on, for a `storage_fault` kind; `home` names the disk
+    (None: a disk the run writes to, not the home's: its repository or worktree)."""
+    if fault == FULL:
+        disk = f"the disk holding {home}" if home else "a disk the run writes to"
+        return f"{disk} is full; free some space (nothing is lost)"
+    return (f"another process holds the write lock of the database in {home} and did "
+            "not let go; find it (e.g. `fuser andon.db`) and end it")
 
 
 def _configure(engine: Engine, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:

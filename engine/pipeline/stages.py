@@ -62,7 +62,7 @@ from andon.policies.policy import Policy
 from andon.policies.stored import load_policy
 from andon.store import models as m
 from andon.store.clock import as_utc, utcnow
-from andon.store.db import Database
+from andon.store.db import Database, fault_message, in_database, storage_fault
 
 FEEDBACK_TAIL = 3_000  # characters of a failed check's output the agent is shown
 PLAN_MAX_TOKENS = 4_096
@@ -152,6 +152,12 @@ class Pipeline:
         except UserError as exc:
             return self._finish(m.FAILED, str(exc))
         except Exception as exc:  # a bug or an outage must not leave the run "running"
+            fault = storage_fault(exc)
+            if fault is not None:  # not the run's doing: it resumes once the store works
+                where = self.home.root if in_database(exc) else None
+                return self._pause(m.INTERRUPTED, f"{fault_message(fault, where)}; "
+                                   f"the run resumes from its last checkpoint "
+                                   f"({type(exc).__name__}: {str(exc).splitlines()[0]})")
             return self._finish(m.FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._close_model()

@@ -55,7 +55,7 @@ from andon.engine.service.scheduler import RecurringSpecs, TriggerFactory, new_s
 from andon.engine.spec.schedule import crontab
 from andon.store import models as m
 from andon.store.clock import utcnow
-from andon.store.db import Database
+from andon.store.db import Database, fault_message, storage_fault
 
 log = logging.getLogger("andon.engine")
 
@@ -154,6 +154,7 @@ class Engine:
         self._watcher: threading.Thread | None = None
         self._deferred: dict[str, str] = {}
         self._notifier: Notifier | None = None
+        self._fault: str | None = None  # a storage fault jobs hit (logged once)
         self.scheduler = new_scheduler()
         self.recurring = RecurringSpecs(db, self.scheduler, self.cron_trigger,
                                         wrap=self._guard, on_queued=self._on_queued)
@@ -299,10 +300,33 @@ class Engine:
                 return
             try:
                 func_()
-            except Exception:  # one failing job must never stop the factory
-                log.exception("job %s failed", name)
+            except Exception as exc:  # one failing job must never stop the factory
+                self._failed(name, exc)
+            else:
+                self._recovered()
         job.__name__ = f"andon_{name}"
         return job
+
+    def _failed(self, name: str, exc: Exception) -> None:
+        """Log a failed job: a storage fault once while it lasts (one line, not a
+        traceback per job per tick), anything else with its traceback."""
+        fault = storage_fault(exc)
+        if fault is None:
+            log.exception("job %s failed", name)
+            return
+        with self._mutex:
+            told, self._fault = self._fault == fault, fault
+        if not told:
+            log.error("%s; the engine waits and goes on by itself",
+                      fault_message(fault, self.home.root))
+
+    def _recovered(self) -> None:
+        if self._fault is None:
+            return
+        with self._mutex:
+            fault, self._fault = self._fault, None
+        if fault is not None:
+            log.info("the store takes writes again; the engine goes on")
 
     def _watch(self) -> None:
         """Wake dispatch when another connection commits (submit, gate, cord, ...)."""
@@ -323,8 +347,8 @@ class Engine:
                 self.dispatch()
                 if time.monotonic() - self.recurring.last_sync >= 1.0:
                     self.sync_schedules()
-            except Exception:
-                log.exception("wake-up dispatch failed")
+            except Exception as exc:
+                self._failed("wake-up dispatch", exc)
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -436,8 +460,30 @@ class Engine:
         thread.start()
 
     def _work(self, run_id: int) -> None:
-        control = RunControl(self.db, run_id, stop=self.stop_event)
         t0 = time.perf_counter()
+        try:
+            self._execute(run_id)
+        except Exception as exc:
+            # Even recording how the run ended failed (a full disk, the write lock held
+            # past every wait). The slot is freed all the same: the run, still claimed
+            # by this engine but no longer worked on, is an orphan that housekeeping
+            # marks interrupted and resumes once the store takes writes again.
+            fault = storage_fault(exc)
+            if fault is None:
+                log.exception("run %s: recording its end failed", run_id)
+            else:
+                log.error("run %s: %s; it resumes from its last checkpoint then", run_id,
+                          fault_message(fault, self.home.root))
+        finally:
+            with self._mutex:
+                self._workers.pop(run_id, None)
+                self.stats.run_seconds += time.perf_counter() - t0
+                self.stats.finished += 1
+        if self._accepting:
+            self._guard("dispatch", self.dispatch)()
+
+    def _execute(self, run_id: int) -> None:
+        control = RunControl(self.db, run_id, stop=self.stop_event)
         status: str | None = None
         try:
             status = self.execute(self.home, self.db, run_id, control)
@@ -446,16 +492,12 @@ class Engine:
         except Cancelled:
             self._end(run_id, m.CANCELLED, "cancelled by a person")
         except Exception as exc:
+            fault = storage_fault(exc)
+            if fault is not None:  # not the run's doing: it resumes (see _work)
+                raise
             log.exception("run %s: the executor failed", run_id)
             self._end(run_id, m.FAILED, f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            self._after(run_id, status)
-            with self._mutex:
-                self._workers.pop(run_id, None)
-                self.stats.run_seconds += time.perf_counter() - t0
-                self.stats.finished += 1
-            if self._accepting:
-                self.dispatch()
+        self._after(run_id, status)
 
     def _after(self, run_id: int, status: str | None) -> None:
         """Make sure a run that left its worker is either finished or resumable."""

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from andon.engine.errors import UserError
 from andon.policies.files import PolicyFileError
+from andon.store.db import fault_message, storage_fault
 from andon.tui.cli import (  # noqa: F401  (importing a command module registers its commands)
     demo,
     doctor,
@@ -83,3 +84,16 @@ def main() -> None:
         # The message names tables as `[engine]`: it is text, never markup.
         err.print(Text.assemble(("error:", "bold red"), f" {exc}"), soft_wrap=True)
         sys.exit(2)
+    except Exception as exc:
+        fault = storage_fault(exc)
+        if fault is None:
+            raise
+        # A full disk (or a write lock never let go) is one line, not a traceback.
+        from andon.tui.cli.app import home as current_home
+
+        try:
+            where = str(current_home().root)
+        except Exception:
+            where = state.home_arg or "the factory's home"
+        err.print("error: " + fault_message(fault, where), markup=False, soft_wrap=True)
+        sys.exit(1)
