@@ -28,7 +28,7 @@ from andon.engine.errors import UserError
 
 # What `[notify] events` is when not set: an escalation opens a gate (kind "escalation"),
 # so "gate.opened" covers it once.
-DEFAULT_EVENTS = ("gate.opened", "run.failed", "run.stuck")
+DEFAULT_EVENTS = ("gate.opened", "run.failed", "run.stuck", "repo.blocked")
 KEEP_CHOICES = ("never", "failed", "always")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _HOURS = re.compile(r"^\d+(\.\d+)?\s*h$")
@@ -73,6 +73,7 @@ class EngineConfig(_Table):
         default_factory=lambda: [5.0, 300.0])
     forge_watch_minutes: Seconds = 60.0
     run_url: str | None = None  # a link to a run for pull requests: "{run}" is its id
+    repo_retry: Seconds = 300.0  # longest pause between merges a blocked base checkout holds
 
     def model_for(self, spec_model: str | None) -> tuple[str, str | None]:
         """(provider, model) for a spec: its `model:` wins, then `provider` here. A model

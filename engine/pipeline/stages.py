@@ -56,6 +56,7 @@ from andon.engine.run.status import IllegalTransition, StatusConflict
 from andon.engine.workspace import links
 from andon.engine.workspace import merge as merging
 from andon.engine.workspace import worktree as workspace
+from andon.engine.workspace.git import CheckoutBlocked
 from andon.engine.workspace.sandbox import SandboxConfig, bwrap_available
 from andon.engine.workspace.worktree import RepoSettings, Workspace
 from andon.policies.policy import Policy
@@ -69,6 +70,8 @@ PLAN_MAX_TOKENS = 4_096
 JUDGE_MAX_TOKENS = 1_024
 MAX_PLAN_REVISIONS = 5
 MAX_CONFLICT_ROUNDS = 5
+REPO_RETRY_FIRST = 5.0
+REPO_BLOCKED = "repo.blocked"  # event: the base's checkout is in the way (a person is told)
 
 PLAN_REQUEST = (
     "Before changing anything, write a short plan for implementing the spec: the files "
@@ -464,12 +467,7 @@ class Pipeline:
                    f"Andon-Run: {run.id}\nAndon-Category: {run.category}\n"
                    f"Andon-Level: {run.level}")
         for _ in range(MAX_CONFLICT_ROUNDS):
-            with self.log.step("merge", ws.base) as step:
-                result = merging.merge_run(ws, run.id or 0, message, repo.merge)
-                step.output = result.detail
-                step.status = "failed" if result.status == "conflict" else "ok"
-                step.data = {"status": result.status, "files": result.files,
-                             "mode": repo.merge}
+            result = self._merge_holding(ws, message, repo.merge)
             if result.status == "empty":
                 raise self._nothing_changed()
             if result.status != "conflict":
@@ -503,6 +501,46 @@ class Pipeline:
         self.log.event("merge", f"{how} into {ws.base} as {result.commit[:10]}",
                        commit=result.commit, mode=repo.merge)
         return None
+
+    def _merge_holding(self, ws: Workspace, message: str, mode: str) -> merging.MergeResult:
+        """One merge step; while the base's checkout is in the way (a stale index.lock,
+        files the merge would overwrite) the run is held, saying what and how to fix it,
+        and the merge is tried again, more and more slowly, until it goes through: the
+        run's finished work is never failed for the repository's trouble."""
+        blocked: str | None = None
+        pause = min(REPO_RETRY_FIRST, self._repo_retry())
+        while True:
+            with self.log.step("merge", ws.base) as step:
+                try:
+                    result = merging.merge_run(ws, self.ctx.run.id or 0, message, mode)
+                except CheckoutBlocked as caught:
+                    exc = caught
+                    step.status, step.output = "held", f"{exc.problem}; {exc.fix}"
+                    step.data = {"status": "blocked", "files": exc.files, "mode": mode}
+                else:
+                    step.output = result.detail
+                    step.status = "failed" if result.status == "conflict" else "ok"
+                    step.data = {"status": result.status, "files": result.files,
+                                 "mode": mode}
+                    break
+            if exc.problem != blocked:  # say it once per problem, and tell a person
+                blocked = exc.problem
+                self.ctx.run = self.log.update(
+                    status=m.HELD, reason=f"held at the merge: {exc.problem}; to go on, "
+                    f"{exc.fix} (the merge is tried again by itself)")
+                self.log.event(REPO_BLOCKED, f"{exc.problem}; to go on, {exc.fix}",
+                               checkout=str(exc.checkout), files=exc.files)
+            self.control.boundary()
+            self.control.wait(pause)
+            pause = min(pause * 2, self._repo_retry())
+        if blocked is not None:
+            self.ctx.run = self.log.update(status=m.RUNNING, reason=None)
+            self.log.event("repo.unblocked", f"the checkout of {ws.base} is usable again; "
+                           "merging")
+        return result
+
+    def _repo_retry(self) -> float:
+        return float(self.home.config.engine.repo_retry)
 
     def push(self) -> None:
         """Send the base to the repository's remote, when one is configured."""

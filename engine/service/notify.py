@@ -8,7 +8,7 @@ configured in andon.toml::
     command = "notify-send Andon \\"$ANDON_TITLE\\""   # run by the shell, JSON on stdin
     webhook = "http://127.0.0.1:9000/andon"          # POSTed the same JSON
     timeout = 10                                     # seconds per hook
-    events = ["gate.opened", "run.failed", "run.stuck"]  # the default
+    events = ["gate.opened", "run.failed", "run.stuck", "repo.blocked"]  # the default
 
 Escalations open a gate of kind "escalation", so they arrive as "gate.opened" with
 `"gate": "escalation"` and the tripped rules in the reason.
@@ -77,7 +77,8 @@ def payload(db: Database, event: m.Event) -> dict[str, Any]:
 
 
 def _title(body: dict[str, Any]) -> str:
-    what = {"gate.opened": "needs you", "run.failed": "failed", "run.stuck": "is stuck"}
+    what = {"gate.opened": "needs you", "run.failed": "failed", "run.stuck": "is stuck",
+            "repo.blocked": "is held: its repository's checkout is in the way"}
     verb = what.get(body["event"], body["event"])
     return f"Andon: run {body['run']} ({body['category']}) {verb}: {body['spec']}"
 

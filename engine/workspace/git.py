@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,58 @@ class GitError(RuntimeError):
     def __init__(self, args: list[str], status: int, stderr: str) -> None:
         self.args_, self.status, self.stderr = args, status, stderr.strip()
         super().__init__(f"git {' '.join(args)} failed ({status}): {self.stderr}")
+
+
+class CheckoutBlocked(GitError):
+    """The checkout of a branch refused to follow it (a stale index.lock, untracked or
+    changed files in the way): the branch did not move. `problem` and `fix` say what
+    and what a person does about it; `files` are the paths in the way."""
+
+    def __init__(self, checkout: Path, branch: str, stderr: str) -> None:
+        super().__init__(["merge", "--ff-only"], 1, stderr)
+        self.checkout, self.branch = checkout, branch
+        self.problem, self.fix, self.files = _diagnose(checkout, branch, stderr)
+
+
+_LOCK = re.compile(r"Unable to create '([^']*index\.lock)': File exists")
+
+
+def _listed(stderr: str, after: str) -> list[str]:
+    """The tab-indented paths git lists after the line containing `after`."""
+    lines = stderr.splitlines()
+    for n, line in enumerate(lines):
+        if after in line:
+            listed = []
+            for x in lines[n + 1:]:
+                if not x.startswith("\t"):
+                    break
+                listed.append(x.strip())
+            return [p for p in listed if p]
+    return []
+
+
+def _diagnose(checkout: Path, branch: str, stderr: str) -> tuple[str, str, list[str]]:
+    lock = _LOCK.search(stderr)
+    if lock:
+        return (f"{lock.group(1)} exists in the checkout of {branch} (left by a git "
+                "command that crashed, or one still running)",
+                f"if no git command is running in {checkout}, delete {lock.group(1)}",
+                [lock.group(1)])
+    files = [str(checkout / f) for f in
+             _listed(stderr, "untracked working tree files would be overwritten")]
+    if files:
+        return (f"untracked files in the checkout of {branch} would be overwritten: "
+                f"{', '.join(files)}",
+                f"move or delete them from {checkout}", files)
+    files = [str(checkout / f) for f in
+             _listed(stderr, "local changes to the following files would be overwritten")]
+    if files:
+        return (f"uncommitted changes in the checkout of {branch} would be overwritten: "
+                f"{', '.join(files)}",
+                f"commit, stash or discard them in {checkout}", files)
+    first = next((line for line in stderr.splitlines() if line.strip()), "no reason given")
+    return (f"the checkout of {branch} at {checkout} refused to move to the merge: {first}",
+            f"see `git status` in {checkout}", [])
 
 
 def _env() -> dict[str, str]:
@@ -107,14 +160,16 @@ def unmerged_files(cwd: Path | str) -> list[str]:
 def move_branch(repo: Path | str, branch: str, new: str, old: str) -> None:
     """Advance `branch` from `old` to `new`. Where the branch is checked out, that
     checkout is fast-forwarded so its files follow (it must be clean of conflicting
-    changes); elsewhere the ref moves with a compare-and-swap, so a branch that moved
-    meanwhile is never overwritten (GitError)."""
+    changes, else CheckoutBlocked says what is in the way); elsewhere the ref moves with a
+    compare-and-swap, so a branch that moved meanwhile is never overwritten (GitError)."""
     with repo_lock(repo):
         checkout = checked_out_at(repo, branch)
         if checkout is not None:
             if rev_parse(checkout, "HEAD") != old:
                 raise GitError(["merge", "--ff-only"], 1, f"{branch} moved meanwhile")
-            run_git(checkout, "merge", "--ff-only", "-q", new)
+            status, out, err = try_git(checkout, "merge", "--ff-only", "-q", new)
+            if status != 0:
+                raise CheckoutBlocked(checkout, branch, err or out)
         else:
             run_git(repo, "update-ref", f"refs/heads/{branch}", new, old)
 
