@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ from andon.engine.run.log import RunLog
 from andon.engine.run.status import IllegalTransition, StatusConflict
 from andon.engine.workspace import links
 from andon.engine.workspace import merge as merging
+from andon.engine.workspace import processes
 from andon.engine.workspace import worktree as workspace
 from andon.engine.workspace.git import CheckoutBlocked
 from andon.engine.workspace.sandbox import SandboxConfig, bwrap_available
@@ -229,7 +231,14 @@ class Pipeline:
         timeout = self.home.config.engine.setup_timeout
         for command in commands:
             with self.log.step("setup", command, input={"command": command}) as step:
-                out = workspace.run_setup(ws.path, command, timeout)
+                # Recorded first: should this engine die, recovery ends the command
+                # before the run resumes, so it never runs twice at once.
+                token = processes.new_token(self.ctx.run.id or 0)
+                self._note_process({"token": token, "host": socket.gethostname(),
+                                    "command": command})
+                out = workspace.run_setup(ws.path, command, timeout,
+                                          env={processes.ENV_KEY: token})
+                self._note_process(None)
                 step.output, step.exit_code = out.output, out.exit_code
                 step.status = "ok" if out.passed else "failed"
                 step.data = {"timed_out": out.timed_out, "seconds": round(out.seconds, 3)}
@@ -241,6 +250,15 @@ class Pipeline:
         if commands:
             self.log.event("workspace", f"setup: {len(commands)} command(s) ran",
                            excluded=excluded)
+
+    def _note_process(self, record: dict[str, str] | None) -> None:
+        """Record (or clear) the setup command running outside the sandbox."""
+        with self.db.write() as s:
+            run = s.get(m.Run, self.ctx.run.id)
+            assert run is not None
+            data = {k: v for k, v in (run.data or {}).items() if k != processes.RUN_KEY}
+            run.data = {**data, processes.RUN_KEY: record} if record else data
+            s.add(run)
 
     def plan(self) -> None:
         """The model's plan, written without tools, when the policy asks for one."""

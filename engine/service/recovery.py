@@ -16,6 +16,10 @@ Each orphan is marked interrupted (an event says why), then:
 * otherwise it is queued again to resume: the pipeline picks it up from its worktree
   and last checkpoint.
 
+Before any of that, what the dead engine started outside the sandbox (a setup command
+and all it spawned, found by the token in their environment: engine.processes) is
+ended, so a resumed run never runs its setup twice at once.
+
 Events are never rewritten: everything a run said before the crash stays.
 """
 
@@ -33,6 +37,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from andon.engine.run.status import StatusConflict, transition
+from andon.engine.workspace import processes
 from andon.engine.workspace.git import GitError, try_git
 from andon.store import models as m
 from andon.store.clock import as_utc, utcnow
@@ -129,6 +134,24 @@ def merged_commit(run: m.Run) -> str | None:
     return sha if f"Andon-Run: {run.id}" in lines else None
 
 
+def end_leftovers(run: m.Run) -> str:
+    """End what the run's dead engine started outside the sandbox (a setup command and
+    everything it spawned), so a resumed run never runs it twice at once; says what."""
+    record = (run.data or {}).get(processes.RUN_KEY)
+    if not isinstance(record, dict) or not record.get("token"):
+        return ""
+    command = record.get("command", "?")
+    if record.get("host") != socket.gethostname():
+        return (f"; its setup command `{command}` may still run on {record.get('host')}, "
+                "where its engine ran")
+    killed = processes.end_all(str(record["token"]))
+    if not killed:
+        return ""
+    log.warning("run %s: ended %d process(es) left by its setup command `%s`", run.id,
+                len(killed), command)
+    return f"; ended {len(killed)} process(es) left by its setup command `{command}`"
+
+
 def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES) -> Recovered:
     """Decide what an interrupted run becomes: merged, failed or queued to resume."""
     with db.read() as s:
@@ -137,6 +160,7 @@ def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES)
         spec = s.get(m.Spec, run.spec_id)
     if run.status != m.INTERRUPTED:  # someone else settled it meanwhile
         return Recovered(run_id, "none", f"already {run.status}")
+    ended = end_leftovers(run)
     now = utcnow()
     late = run.stage in ("merge", "post-merge") or bool(run.merge_commit)
     commit = merged_commit(run) if late else None
@@ -162,9 +186,11 @@ def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES)
         action, status = "resumed", m.QUEUED
         reason = (f"queued to resume from its last checkpoint (stage {run.stage or '-'}, "
                   f"resume {resumes + 1} of {max_resumes})")
-    fields: dict[str, Any] = {"reason": reason, "claimed_by": None}
+    reason += ended
+    data = {k: v for k, v in (run.data or {}).items() if k != processes.RUN_KEY}
+    fields: dict[str, Any] = {"reason": reason, "claimed_by": None, "data": data}
     if status == m.QUEUED:
-        fields["data"] = {**(run.data or {}), "resumes": resumes + 1, "resume": True}
+        fields["data"] = {**data, "resumes": resumes + 1, "resume": True}
     elif status == m.MERGED:
         fields.update(merge_commit=commit, merged_at=run.merged_at or now)
     try:

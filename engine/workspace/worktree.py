@@ -169,7 +169,8 @@ class CommandOutput:
 
 
 def run_setup(path: Path, command: str, timeout: float = SETUP_TIMEOUT,
-              sandbox: SandboxConfig | None = None) -> CommandOutput:
+              sandbox: SandboxConfig | None = None,
+              env: dict[str, str] | None = None) -> CommandOutput:
     """Run one of the repository's setup commands in a worktree.
 
     The commands come from the factory's own configuration (like a CI setup step), but
@@ -177,8 +178,9 @@ def run_setup(path: Path, command: str, timeout: float = SETUP_TIMEOUT,
     wrote: on a merged base (the post-merge watch) they run inside `sandbox`, with the
     network only where the repository's entry says `network = true`. Without a sandbox
     (preparing a run's worktree from the base) they run as trusted code. Either way:
-    the scrubbed environment, the worktree as the working folder, and a timeout that
-    kills everything they started. Raises SandboxUnavailable as `wrap` does."""
+    the scrubbed environment (plus `env`: the token recovery finds them by, see
+    engine.processes), the worktree as the working folder, and a timeout that kills
+    everything they started. Raises SandboxUnavailable as `wrap` does."""
     argv = ["bash", "--noprofile", "--norc", "-c", command]
     if sandbox is not None:
         argv = wrap(argv, sandbox, cwd=path)
@@ -186,7 +188,7 @@ def run_setup(path: Path, command: str, timeout: float = SETUP_TIMEOUT,
     proc = subprocess.Popen(
         argv, cwd=path,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=scrubbed_env(), start_new_session=True,
+        env=scrubbed_env(extra=env), start_new_session=True,
     )
     timed_out = False
     try:
