@@ -17,7 +17,7 @@ Each orphan is marked interrupted (an event says why), then:
   and last checkpoint.
 
 Before any of that, what the dead engine started outside the sandbox (a setup command
-and all it spawned, found by the token in their environment: engine.processes) is
+and all it spawned, found by the token in their environment: engine.workspace.processes) is
 ended, so a resumed run never runs its setup twice at once.
 
 Events are never rewritten: everything a run said before the crash stays.

@@ -179,8 +179,8 @@ def run_setup(path: Path, command: str, timeout: float = SETUP_TIMEOUT,
     network only where the repository's entry says `network = true`. Without a sandbox
     (preparing a run's worktree from the base) they run as trusted code. Either way:
     the scrubbed environment (plus `env`: the token recovery finds them by, see
-    engine.processes), the worktree as the working folder, and a timeout that kills
-    everything they started. Raises SandboxUnavailable as `wrap` does."""
+    engine.workspace.processes), the worktree as the working folder, and a timeout that
+    kills everything they started. Raises SandboxUnavailable as `wrap` does."""
     argv = ["bash", "--noprofile", "--norc", "-c", command]
     if sandbox is not None:
         argv = wrap(argv, sandbox, cwd=path)

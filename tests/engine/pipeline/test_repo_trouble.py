@@ -16,7 +16,15 @@ from andon.engine.pipeline.stages import Pipeline
 from andon.store import models as m
 from andon.store.db import Database
 from tests.conftest import git
-from tests.engine.pipeline.test_stages import configure, edit, queue, rows, run_row, script, set_policy
+from tests.engine.pipeline.test_stages import (
+    configure,
+    edit,
+    queue,
+    rows,
+    run_row,
+    script,
+    set_policy,
+)
 
 
 def wait_for(condition: Callable[[], object], what: str, deadline: float = 60.0) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from andon.engine.run.control import RunControl
 from andon.engine.factory.home import Home
 from andon.engine.pipeline.stages import Pipeline
+from andon.engine.run.control import RunControl
 from andon.store import models as m
 from andon.store.db import Database
 from tests.engine.pipeline.test_stages import configure, queue, run_row, script, set_policy

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from andon.engine import recovery
 from andon.engine.factory.home import Home
 from andon.engine.run.queue import owner_id, submit
+from andon.engine.service import recovery
 from andon.policies.stored import set_level
 from andon.store import models as m
 from tests.conftest import make_repo, write_spec
