@@ -222,11 +222,29 @@ def check_daemon(home: Home) -> Check:
                  + (f"; running {', '.join(map(str, info.running))}" if info.running else ""))
 
 
+DISK_LOW = 64 * 1024 * 1024  # bytes free below which the home's disk counts as full
+
+
+def check_disk(home: Home) -> Check:
+    """A full disk holds every run (nothing is lost, but nothing moves): say so."""
+    usage = shutil.disk_usage(home.root)
+    free = f"{usage.free / 2**20:.0f} MB free of {usage.total / 2**20:.0f} MB"
+    if usage.free < min(DISK_LOW, usage.total // 10):
+        return Check("disk", FAIL, f"the disk holding {home.root} is full ({free}): runs "
+                     "are held until there is space", f"free some space on that disk "
+                     "(old worktrees: [engine] keep_worktrees; logs in "
+                     f"{home.logs})")
+    if usage.free < usage.total // 20:
+        return Check("disk", WARN, f"the disk holding {home.root} is nearly full ({free})",
+                     "free some space before runs are held for it")
+    return Check("disk", OK, free)
+
+
 def run_checks(home: Home) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         lambda: check_home(home), lambda: check_permissions(home),
-        lambda: check_config(home), lambda: check_database(home), check_git, check_bwrap,
-        lambda: check_setup(home),
+        lambda: check_config(home), lambda: check_database(home),
+        lambda: check_disk(home), check_git, check_bwrap, lambda: check_setup(home),
         lambda: check_api_key(home), lambda: check_daemon(home),
     ]
     results = []

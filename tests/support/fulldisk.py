@@ -105,6 +105,10 @@ def whole_home(root: Path, repo: Path, outside: Path, out: dict[str, object]) ->
                               str(outside / "specs" / "spec1.md")], capture_output=True,
                              text=True, timeout=120)
         out["cli"] = {"code": cli.returncode, "stderr": cli.stderr}
+        doctor = subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(root),
+                                 "doctor", "--json"], capture_output=True, text=True,
+                                timeout=120)
+        out["doctor"] = json.loads(doctor.stdout or "{}")
         ballast.unlink()  # the space comes back
         engine.housekeeping()  # (its tick, without waiting for it)
         out["settled"] = wait_for(lambda: all(run(db, i).status in m.TERMINAL_STATUSES

@@ -37,7 +37,7 @@ def test_a_fresh_home_is_healthy_and_the_key_is_never_shown(home: Home) -> None:
     report = json.loads(done.stdout)
     assert report["healthy"] is True
     checks = {c["name"]: c for c in report["checks"]}
-    assert set(checks) == {"home", "permissions", "config", "database", "git",
+    assert set(checks) == {"home", "permissions", "config", "database", "disk", "git",
                            "bubblewrap", "setup", "api key", "engine"}
     assert checks["api key"]["status"] == "ok" and "not shown" in checks["api key"]["detail"]
     assert checks["database"]["status"] == "ok"

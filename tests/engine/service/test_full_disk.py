@@ -50,6 +50,9 @@ def test_a_full_home_frees_the_slot_says_so_once_and_loses_nothing(tmp_path: Pat
     cli = out["cli"]
     assert cli["code"] == 1 and cli["stderr"].strip().splitlines() == [
         f"error: the disk holding {home} is full; free some space (nothing is lost)"], cli
+    disk = {c["name"]: c for c in out["doctor"]["checks"]}["disk"]
+    assert not out["doctor"]["healthy"] and disk["status"] == "fail", out["doctor"]
+    assert f"the disk holding {home} is full" in disk["detail"]
     assert out["settled"], out
     assert [r["status"] for r in out["runs"]] == ["merged", "merged"], out["runs"]
     told = [r for r in out["log"] if "is full" in r["message"]]
