@@ -54,9 +54,8 @@ from andon.engine.pipeline.outcome import Failure, RunEnded
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.log import RunLog
 from andon.engine.run.status import IllegalTransition, StatusConflict
-from andon.engine.workspace import links
+from andon.engine.workspace import links, processes
 from andon.engine.workspace import merge as merging
-from andon.engine.workspace import processes
 from andon.engine.workspace import worktree as workspace
 from andon.engine.workspace.git import CheckoutBlocked
 from andon.engine.workspace.sandbox import SandboxConfig, bwrap_available
