@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from andon.engine.factory.config import EngineConfig
 from andon.engine.factory.home import Home
 from andon.engine.run.queue import submit
-from andon.engine.service.runner import Engine, EngineSettings
+from andon.engine.service.runner import Engine
 from andon.policies.policy import Policy
 from andon.policies.stored import save_policies
 from andon.store import models as m
@@ -46,10 +47,10 @@ FILL = """\
       input: {command: "head -c 1000000000 /dev/zero > ballast; true"}
 """
 DONE = "- text: Done.\n"
-SETTINGS = EngineSettings(concurrency=1, dispatch_interval=0.5, watch_interval=0.05,
-                          inbox_interval=60.0, notify_interval=60.0,
-                          housekeeping_interval=3600.0, heartbeat_interval=0.5,
-                          drain_timeout=5.0)
+SETTINGS = EngineConfig(concurrency=1, dispatch_interval=0.5, watch_interval=0.05,
+                        inbox_interval=60.0, notify_interval=60.0,
+                        housekeeping_interval=3600.0, heartbeat_interval=0.5,
+                        drain_timeout=5.0)
 
 
 def wait_for(condition: Callable[[], object], what: str, deadline: float = 60.0) -> bool:
