@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from andon.engine.factory.home import Home
 from andon.engine.pipeline.stages import Pipeline
 from andon.store import models as m
@@ -36,13 +38,14 @@ def write_lock_held(path: Path) -> Iterator[subprocess.Popen[str]]:
             holder.wait(30)
 
 
-def wait_for(condition: object, what: str, deadline: float = 60.0) -> None:
+def wait_for(condition: object, what: str, deadline: float = 240.0) -> None:
     end = time.monotonic() + deadline
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < end, f"timed out waiting for {what}"
         time.sleep(0.02)
 
 
+@pytest.mark.timeout(900)
 def test_a_run_waits_out_a_write_lock_held_past_busy_timeout(
         tmp_path: Path, home: Home, sample_repo: Path) -> None:
     configure(home, sample_repo)
@@ -67,7 +70,7 @@ def test_a_run_waits_out_a_write_lock_held_past_busy_timeout(
             # several busy_timeouts pass while the lock is held
             wait_for(lambda: db.lock_waits >= 3 or not worker.is_alive(),
                      "the run to wait for the write lock")
-        worker.join(120)
+        worker.join(600)
         assert outcome.get("status") == m.MERGED, (outcome, run_row(db, run_id).reason)
         assert db.lock_waits >= 3
     finally:

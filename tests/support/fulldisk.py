@@ -53,7 +53,7 @@ SETTINGS = EngineConfig(concurrency=1, dispatch_interval=0.5, watch_interval=0.0
                         drain_timeout=5.0)
 
 
-def wait_for(condition: Callable[[], object], what: str, deadline: float = 60.0) -> bool:
+def wait_for(condition: Callable[[], object], what: str, deadline: float = 240.0) -> bool:
     end = time.monotonic() + deadline
     while not condition():
         if time.monotonic() > end:
@@ -104,16 +104,16 @@ def whole_home(root: Path, repo: Path, outside: Path, out: dict[str, object]) ->
             return
         cli = subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(root), "submit",
                               str(outside / "specs" / "spec1.md")], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=300)
         out["cli"] = {"code": cli.returncode, "stderr": cli.stderr}
         doctor = subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(root),
                                  "doctor", "--json"], capture_output=True, text=True,
-                                timeout=120)
+                                timeout=300)
         out["doctor"] = json.loads(doctor.stdout or "{}")
         ballast.unlink()  # the space comes back
         engine.housekeeping()  # (its tick, without waiting for it)
         out["settled"] = wait_for(lambda: all(run(db, i).status in m.TERMINAL_STATUSES
-                                              for i in ids), "both runs to end", 90)
+                                              for i in ids), "both runs to end")
     finally:
         engine.stop(timeout=5)
         out["runs"] = [{"status": run(db, i).status, "reason": run(db, i).reason}
@@ -137,7 +137,7 @@ def repository(root: Path, repo: Path, outside: Path, out: dict[str, object]) ->
         ballast.unlink()  # the space comes back
         engine.housekeeping()
         out["settled"] = wait_for(lambda: run(db, run_id).status in m.TERMINAL_STATUSES,
-                                  "the run to end", 90)
+                                  "the run to end")
     finally:
         engine.stop(timeout=5)
         last = run(db, run_id)

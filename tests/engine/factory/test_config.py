@@ -84,7 +84,7 @@ def test_a_good_file_gives_typed_settings() -> None:
                                                                                     False)
     assert (engine.log_level, engine.keep_worktrees) == ("DEBUG", 12.0)
     assert config.repos["app"].path == "~/src/app" and config.repos["lib"].setup == ["make"]
-    assert config.notify.events == ("gate.opened", "run.failed", "run.stuck")
+    assert config.notify.events == ("gate.opened", "run.failed", "run.stuck", "repo.blocked")
     assert config.price_overrides() == {"my-model": {"input": 1.0, "output": 5.0}}
     assert parse("") == FactoryConfig()
 

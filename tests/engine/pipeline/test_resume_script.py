@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from andon.engine.factory.home import Home
 from andon.engine.pipeline.stages import Pipeline
 from andon.engine.run.control import RunControl
@@ -28,6 +30,7 @@ class StopWhen(threading.Event):
         return bool(self.ready()) or super().is_set()  # type: ignore[operator]
 
 
+@pytest.mark.timeout(600)
 def test_a_resumed_scripted_run_goes_on_with_its_script_instead_of_repeating_edits(
         tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
     configure(home, sample_repo)

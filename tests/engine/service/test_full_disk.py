@@ -37,12 +37,13 @@ def in_full_disk(mode: str, tmp_path: Path, mountpoint: Path, repo: Path) -> dic
     outside.mkdir()
     done = subprocess.run([*prefix, sys.executable, "-m", "tests.support.fulldisk", mode,
                            str(tmp_path / "home"), str(repo), str(outside)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=1200, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
 
+@pytest.mark.timeout(1500)  # a whole factory in a child process: slow on a loaded machine
 def test_a_full_home_frees_the_slot_says_so_once_and_loses_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     out = in_full_disk("home", tmp_path, home, make_repo(tmp_path / "repo"))
@@ -59,6 +60,7 @@ def test_a_full_home_frees_the_slot_says_so_once_and_loses_nothing(tmp_path: Pat
     assert told and not any(r["traceback"] for r in out["log"]), out["log"]
 
 
+@pytest.mark.timeout(1500)
 def test_a_full_repository_disk_holds_the_run_for_resume_instead_of_failing_it(
         tmp_path: Path) -> None:
     disk = tmp_path / "repodisk"

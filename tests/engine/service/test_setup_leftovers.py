@@ -10,22 +10,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from andon.engine.factory.home import Home
 from andon.engine.run.queue import owner_id, submit
 from andon.engine.service import recovery
 from andon.policies.stored import set_level
 from andon.store import models as m
 from tests.conftest import make_repo, write_spec
-from tests.engine.service.test_daemon import CONFIG, run_row, start
+from tests.engine.service.test_daemon import CONFIG, Daemon, run_row
 
 
-def wait_for(condition: Callable[[], object], what: str, deadline: float = 60.0) -> None:
+def wait_for(condition: Callable[[], object], what: str, deadline: float = 240.0) -> None:
     end = time.monotonic() + deadline
     while not condition():
         assert time.monotonic() < end, f"timed out waiting for {what}"
         time.sleep(0.05)
 
 
+@pytest.mark.timeout(900)
 def test_recovery_ends_the_setup_a_killed_engine_left_before_the_run_resumes(
         tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
@@ -39,7 +42,8 @@ def test_recovery_ends_the_setup_a_killed_engine_left_before_the_run_resumes(
     set_level(db, "docs", 4, user="tester")
     spec = write_spec(tmp_path / "specs", "slow", "title: Slow setup\ncategory: docs\n"
                       "repo: sample\nmodel: scripted\n", script="[]")
-    daemon = start(home)
+    daemon = Daemon(home)
+    daemon.wait_for("andon daemon serving", timeout=240)  # slow to start when loaded
     try:
         run_id = submit(db, spec).id or 0
         wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2,
