@@ -542,18 +542,21 @@ class Pipeline:
                     break
             if exc.problem != blocked:  # say it once per problem, and tell a person
                 blocked = exc.problem
-                self.ctx.run = self.log.update(
-                    status=m.HELD, reason=f"held at the merge: {exc.problem}; to go on, "
-                    f"{exc.fix} (the merge is tried again by itself)")
-                self.log.event(REPO_BLOCKED, f"{exc.problem}; to go on, {exc.fix}",
-                               checkout=str(exc.checkout), files=exc.files)
+                self.ctx.run = self.log.transition(
+                    m.HELD, f"{exc.problem}; to go on, {exc.fix}", event=REPO_BLOCKED,
+                    detail={"checkout": str(exc.checkout), "files": exc.files},
+                    reason=f"held at the merge: {exc.problem}; to go on, {exc.fix} (the "
+                    "merge is tried again by itself)")
             self.control.boundary()
             self.control.wait(pause)
             pause = min(pause * 2, self._repo_retry())
         if blocked is not None:
-            self.ctx.run = self.log.update(status=m.RUNNING, reason=None)
-            self.log.event("repo.unblocked", f"the checkout of {ws.base} is usable again; "
-                           "merging")
+            why = f"the checkout of {ws.base} is usable again; merging"
+            if self.log.run().status == m.HELD:  # (the cord may have moved it meanwhile)
+                self.ctx.run = self.log.transition(m.RUNNING, why, event="repo.unblocked",
+                                                   reason=None)
+            else:
+                self.log.event("repo.unblocked", why)
         return result
 
     def _repo_retry(self) -> float:
