@@ -247,3 +247,45 @@ class Exchange(SQLModel, table=True):
     request: Any = Field(default=None, sa_type=JSONText, nullable=True)
     response: Any = Field(default=None, sa_type=JSONText, nullable=True)
     ts: datetime = _now_field()
+
+
+class Evidence(SQLModel, table=True):
+    """What shaped a run (agent backend, model, instructions, policy, checks, scenarios),
+    recorded once when it first starts: the readiness report's evidence windows."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_category_run", "category", "run_id"),)
+
+    run_id: int = Field(foreign_key="runs.id", primary_key=True)
+    category: str
+    spec_id: int | None = None
+    fingerprint: str  # a short hash of parts
+    parts: dict[str, Any] = Field(default_factory=dict, sa_type=JSONText)
+    conflicts: int = 0  # merge conflicts the run met
+    created_at: datetime = _now_field()
+
+
+# Shadow verdicts: what level 4 would have done at a review point.
+SHADOW_MERGE = "merge"
+SHADOW_ESCALATE = "escalate"
+
+
+class ShadowDecision(SQLModel, table=True):
+    """At each review point, what level 4 would have decided with the same rules, checks
+    and satisfaction (at level 4: what it did). The person's verdict is the gate's."""
+
+    __tablename__ = "shadow_decisions"
+    __table_args__ = (UniqueConstraint("run_id", "attempt"),
+                      Index("ix_shadow_decisions_category_run", "category", "run_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id")
+    attempt: int = 1
+    category: str
+    level: int
+    gate_id: int | None = Field(default=None, foreign_key="gates.id")
+    verdict: str  # merge, escalate
+    rules: list[Any] = Field(default_factory=list, sa_type=JSONText)  # [{rule, detail}]
+    satisfaction: float | None = None
+    steered: bool = False  # a person changed the course before review
+    created_at: datetime = _now_field()
