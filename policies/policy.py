@@ -121,6 +121,20 @@ class Budget(BaseModel):
     minutes: int = Field(gt=0, description="wall-clock minutes per run")
 
 
+class PromoteWhen(BaseModel):
+    """When the readiness report says a category may run dark: thresholds on the 95%
+    upper bounds of its costly errors (not on point estimates), over at least
+    ``min_runs`` runs a person decided in the current evidence window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_runs: int = Field(default=100, ge=1, description="decided runs in the window")
+    max_false_merge_rate: float = Field(
+        default=0.05, gt=0, lt=1, description="level 4 would have merged, the person did not")
+    max_revert_rate: float = Field(default=0.05, gt=0, lt=1,
+                                   description="merged changes reverted after merge")
+
+
 class Policy(BaseModel):
     """One category's settings. Immutable: change with ``policy.model_copy(update=...)``
     (or `with_level`), which does not re-validate; build a new Policy for user input."""
@@ -143,6 +157,7 @@ class Policy(BaseModel):
     on_budget: Literal["gate", "fail"]
     promote_after: int = Field(ge=1)
     demote_after: int = Field(ge=1)
+    promote_when: PromoteWhen = Field(default_factory=PromoteWhen)
     network: bool = False
     allow_unsandboxed: bool = False
 
