@@ -20,7 +20,15 @@ def system_prompt(spec: m.Spec, worktree: Path) -> str:
     tree = "\n".join(files[:MAX_TREE_FILES])
     if len(files) > MAX_TREE_FILES:
         tree += f"\n... and {len(files) - MAX_TREE_FILES} more files"
-    readme = _readme(worktree)
+    return instructions(worktree=worktree, title=spec.title, intent=intent,
+                        acceptance=acceptance, checks=checks, tree=tree,
+                        readme=_readme(worktree))
+
+
+def instructions(*, worktree: Path, title: str, intent: str, acceptance: str, checks: str,
+                 tree: str, readme: str) -> str:
+    """The instructions around a run's facts (the readiness fingerprint hashes them
+    rendered with placeholders, so any change to the wording starts a new window)."""
     return f"""You are a software engineer working in a git worktree at {worktree}.
 Make the change the spec asks for, completely and carefully, then stop.
 
@@ -30,7 +38,7 @@ the worktree, reach the network, or move git branches: Andon commits and merges 
 Run the checks below before you finish; when they pass and the acceptance criteria are
 met, reply with a short summary and no tool call.
 
-# Spec: {spec.title}
+# Spec: {title}
 
 ## Intent
 {intent}

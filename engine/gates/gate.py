@@ -39,6 +39,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from andon.engine.errors import NotFound, UserError
+from andon.engine.gates.shadow import count_conflict, record_shadow, shadow_in
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.status import transition
@@ -130,7 +131,7 @@ def gate_json(gate: m.Gate) -> dict[str, Any]:
 def open_gate(
     db: Database, run_id: int, kind: str, title: str, detail: dict[str, Any] | None = None,
     *, stage: str | None = None, timeout_minutes: int | None = None,
-    timeout_decision: str = "hold",
+    timeout_decision: str = "hold", also: Callable[[Session, m.Gate], None] | None = None,
 ) -> m.Gate:
     """Open a gate on a run (one transaction: the gate, the run "waiting", the event).
 
@@ -138,7 +139,8 @@ def open_gate(
     A run resumed after its engine stopped meets the gate it had opened (same run, kind
     and title) instead of asking twice: still pending, it waits on it again; decided
     meanwhile and not yet taken by the run, the decision stands (`wait_for_gate` then
-    returns it at once).
+    returns it at once). ``also`` writes more in the same transaction (a review's
+    shadow decision), so nobody sees the gate without it.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown gate kind {kind!r} (one of {', '.join(KINDS)})")
@@ -178,6 +180,8 @@ def open_gate(
         else:  # the run waits, and the event says which gate it waits at
             transition(s, run, m.WAITING, message, event="gate.opened", detail=data,
                        heartbeat_at=now)
+        if also is not None:
+            also(s, gate)
         return gate
 
 
@@ -506,11 +510,19 @@ class PolicyGatekeeper(Gatekeeper):
 
     # -- the points of the pipeline ---------------------------------------------------
 
-    def ask(self, kind: str, title: str, detail: dict[str, Any]) -> Decision:
-        """Open a gate and wait for its decision (what every gating method does)."""
+    def ask(self, kind: str, title: str, detail: dict[str, Any], *,
+            shadow: list[dict[str, str]] | None = None) -> Decision:
+        """Open a gate and wait for its decision (what every gating method does).
+        ``shadow``: a review point's rules, recorded as its shadow decision before the
+        wait, so a person's verdict always has one beside it."""
+        def record(s: Session, gate: m.Gate) -> None:
+            if shadow is not None:
+                shadow_in(s, self.run_id, rules=shadow, gate_id=gate.id,
+                          satisfaction=detail.get("satisfaction"))
+
         gate = open_gate(self.db, self.run_id, kind, title, detail,
                          timeout_minutes=self.policy.gate_timeout,
-                         timeout_decision=self.policy.timeout_decision)
+                         timeout_decision=self.policy.timeout_decision, also=record)
         return wait_for_gate(self.db, gate.id or 0, control=self.control, poll=self.poll,
                              elsewhere=self.review_elsewhere if kind == "review" else None)
 
@@ -546,9 +558,11 @@ class PolicyGatekeeper(Gatekeeper):
                 self._event("run.escalation", f"escalation rules tripped: {names}",
                             rules=rules)
             return self.ask("escalation", f"escalated ({names}): {self.title}",
-                            {**body, "rules": rules})
+                            {**body, "rules": rules}, shadow=rules)
         if needs_gate(self.policy, Action.MERGE):
-            return self.ask("review", f"review: {self.title}", body)
+            return self.ask("review", f"review: {self.title}", body, shadow=[])
+        record_shadow(self.db, self.run_id, rules=[], satisfaction=detail.satisfaction,
+                      gate_id=None)
         return Decision()
 
     def budget(self, breach: str) -> Decision:
@@ -562,6 +576,7 @@ class PolicyGatekeeper(Gatekeeper):
         })
 
     def conflict(self, files: list[str], detail: str) -> Decision:
+        count_conflict(self.db, self.run_id)
         if self.level == Level.DARK:
             return super().conflict(files, detail)
         return self.ask("conflict", f"merge conflict in {', '.join(files[:5])}",

@@ -75,7 +75,19 @@ def run_pipeline(home: Home, db: Database, run_id: int, control: RunControl) -> 
     reaches it at the next step boundary)."""
     from andon.engine.pipeline.stages import Pipeline  # the model SDK is slow to import
 
+    record_fingerprint(home, db, run_id)
     return Pipeline(home, db, run_id, control=control).execute()
+
+
+def record_fingerprint(home: Home, db: Database, run_id: int) -> None:
+    """What shapes the run, for the readiness report's evidence windows (once per run).
+    A failure here costs the report one fingerprint, never the run."""
+    from engine.readiness.fingerprint import record_evidence
+
+    try:
+        record_evidence(home, db, run_id)
+    except Exception:
+        log.exception("run %s: its evidence fingerprint was not recorded", run_id)
 
 
 @dataclass

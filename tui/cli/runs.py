@@ -47,7 +47,8 @@ def run_once(
 ) -> None:
     """Run queued runs in this process, one after another, until the queue is empty.
     Refuses (naming its pid) while a daemon or a TUI's engine runs for the home."""
-    from andon.engine.pipeline.stages import Pipeline  # the model SDK is slow to import
+    from andon.engine.run.control import RunControl
+    from andon.engine.service.runner import run_pipeline  # the model SDK is slow to import
     from andon.engine.service.lock import EngineLock
 
     h, db = home(), open_db()
@@ -59,7 +60,7 @@ def run_once(
             run = claim_next(db)
             if run is None:
                 break
-            status = Pipeline(h, db, run.id or 0).execute()
+            status = run_pipeline(h, db, run.id or 0, RunControl(db, run.id or 0))
             reason = get_run(db, run.id or 0).reason or ""
             done.append({"id": run.id, "status": status, "reason": reason})
             if not as_json:
