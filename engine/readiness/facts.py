@@ -37,27 +37,27 @@ FALSE_ESCALATION = "false_escalation"
 NEUTRAL = frozenset({"cancelled", "unchanged"})
 
 
-@dataclass(frozen=True, slots=True)
-class RunFacts:
+@dataclass(slots=True)  # not frozen: a report builds a hundred thousand of these,
+class RunFacts:  # positionally, in the order `engine.readiness.load` selects them
     run_id: int
     category: str
     level: int
     status: str
-    title: str = ""
     spec_id: int | None = None
-    fingerprint: str | None = None  # None: recorded before fingerprints existed
     merged: bool = False  # its change reached the base (reverted ones too)
     cost_usd: float | None = None
     seconds: float | None = None  # working time: started to finished
     attempts: int = 1
+    fingerprint: str | None = None  # None: recorded before fingerprints existed
     conflicts: int = 0
-    revisions: int = 0  # gates a person answered "revise"
     shadow: str | None = None  # merge, escalate; None: the run never reached review
     shadow_level: int | None = None
     shadow_attempt: int | None = None
-    rules: tuple[str, ...] = ()
+    rules: str = ""  # the rules level 4 would have escalated on, comma-separated
     steered: bool = False
     person: str | None = None  # approved, rejected, revised (a person's, not a timeout)
+    revisions: int = 0  # gates a person answered "revise"
+    title: str = ""  # read only for the runs a report names
 
     @property
     def counted(self) -> bool:
@@ -92,6 +92,10 @@ class RunFacts:
         if self.shadow == MERGE:
             return AGREE if approved else FALSE_MERGE
         return FALSE_ESCALATION if approved else AGREE
+
+    @property
+    def rule_names(self) -> tuple[str, ...]:
+        return tuple(self.rules.split(",")) if self.rules else ()
 
     @property
     def name(self) -> str:

@@ -10,10 +10,12 @@ revisions people asked for per run, and the circuit breaker's trips (audit rows)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
+from sqlmodel import col, select
 
 from engine.readiness.facts import PERSON_VERDICTS, RunFacts
 from engine.readiness.report import Readiness, readiness
@@ -23,23 +25,27 @@ from store.db import Database
 
 _TERMINAL = ", ".join(f"'{s}'" for s in m.TERMINAL_STATUSES)
 
+_PERSON = ", ".join(f"'{v}'" for v in sorted(PERSON_VERDICTS))
+
+# Columns in `RunFacts` order, so each row becomes one positionally. The person's
+# verdict is the gate's when a person gave it (not a timeout, not Andon voiding it).
 _RUNS = f"""
-SELECT r.id, r.category, r.level, r.status, r.title, r.spec_id, r.merged_at IS NOT NULL,
-       r.cost_usd, (julianday(r.finished_at) - julianday(r.started_at)) * 86400.0,
-       r.attempt, e.fingerprint, COALESCE(e.conflicts, 0),
-       d.verdict, d.level, d.attempt, d.rules, d.steered, g.status, g.decided_by
+SELECT r.id, r.category, r.level, r.status, r.spec_id, r.merged_at IS NOT NULL, r.cost_usd,
+       (julianday(r.finished_at) - julianday(r.started_at)) * 86400.0, MAX(r.attempt, 1),
+       e.fingerprint, COALESCE(e.conflicts, 0), d.verdict, d.level, d.attempt,
+       CASE WHEN d.verdict = '{m.SHADOW_ESCALATE}' THEN
+            (SELECT group_concat(json_extract(j.value, '$.rule'), ',')
+             FROM json_each(d.rules) AS j) ELSE '' END,
+       COALESCE(d.steered, 0),
+       CASE WHEN g.status IN ({_PERSON}) AND g.decided_by IS NOT '{ANDON}' THEN g.status END,
+       (SELECT COUNT(*) FROM gates AS g2 WHERE g2.run_id = r.id AND g2.status = '{m.REVISED}')
 FROM runs AS r
 LEFT JOIN evidence AS e ON e.run_id = r.id
 LEFT JOIN shadow_decisions AS d
        ON d.id = (SELECT MIN(d2.id) FROM shadow_decisions AS d2 WHERE d2.run_id = r.id)
 LEFT JOIN gates AS g ON g.id = d.gate_id
-WHERE r.status IN ({_TERMINAL}) {{where}}
+WHERE +r.status IN ({_TERMINAL}) {{where}}
 ORDER BY r.id
-"""
-
-_REVISIONS = f"""
-SELECT g.run_id, COUNT(*) FROM gates AS g JOIN runs AS r ON r.id = g.run_id
-WHERE g.status = '{m.REVISED}' {{where}} GROUP BY g.run_id
 """
 
 _PARTS = "SELECT DISTINCT fingerprint, parts FROM evidence AS e WHERE 1 = 1 {where}"
@@ -49,21 +55,10 @@ def run_facts(db: Database, category: str | None = None) -> list[RunFacts]:
     """Every finished run (of one category, or all), oldest first."""
     where, params = _where("r", category)
     with db.read() as s:
-        revisions = dict(s.execute(text(_REVISIONS.format(where=where)), params).all())
-        rows = s.execute(text(_RUNS.format(where=where)), params).all()
-    facts = []
-    for (run_id, cat, level, status, title, spec_id, merged, cost, seconds, attempt,
-         fingerprint, conflicts, verdict, d_level, d_attempt, rules, steered, g_status,
-         decided_by) in rows:
-        person = g_status if g_status in PERSON_VERDICTS and decided_by != ANDON else None
-        facts.append(RunFacts(
-            run_id=run_id, category=cat, level=level, status=status, title=title,
-            spec_id=spec_id, fingerprint=fingerprint, merged=bool(merged), cost_usd=cost,
-            seconds=seconds, attempts=max(attempt, 1), conflicts=conflicts,
-            revisions=revisions.get(run_id, 0), shadow=verdict, shadow_level=d_level,
-            shadow_attempt=d_attempt, rules=_rule_names(rules) if verdict == m.SHADOW_ESCALATE
-            else (), steered=bool(steered), person=person))
-    return facts
+        # The driver's own cursor: plain tuples, no result objects per row.
+        cursor = s.connection().connection.cursor()
+        rows = cursor.execute(_RUNS.format(where=where), params).fetchall()
+    return [RunFacts(*row) for row in rows]
 
 
 def fingerprint_parts(db: Database, category: str | None = None) -> dict[str, dict[str, Any]]:
@@ -94,21 +89,26 @@ def category_readiness(db: Database, categories: Sequence[str] | None = None
     for fact in facts:
         if fact.category in by_category:
             by_category[fact.category].append(fact)
-    return [readiness(name, by_category[name], policies.get(name) or load_policy(db, name),
-                      parts, breaker_trips=breaker_trips(db, name)) for name in names]
+    reports = [readiness(name, by_category[name], policies.get(name) or load_policy(db, name),
+                         parts, breaker_trips=breaker_trips(db, name)) for name in names]
+    _name_disagreements(db, reports)
+    return reports
+
+
+def _name_disagreements(db: Database, reports: Sequence[Readiness]) -> None:
+    """Titles for the runs a report lists (a few; reading every title costs a lot)."""
+    wanted = {d.run_id for r in reports for d in r.disagreements}
+    if not wanted:
+        return
+    with db.read() as s:
+        titles = dict(s.execute(select(m.Run.id, m.Run.title)
+                                .where(col(m.Run.id).in_(wanted))).all())
+    for report in reports:
+        report.disagreements = [replace(d, title=titles.get(d.run_id, "")) for d in
+                                report.disagreements]
 
 
 def _where(alias: str, category: str | None) -> tuple[str, dict[str, Any]]:
     if category is None:
         return "", {}
     return f"AND {alias}.category = :category", {"category": category}
-
-
-def _rule_names(rules: str | None) -> tuple[str, ...]:
-    if not rules:
-        return ()
-    return tuple(str(r.get("rule")) for r in _as_list(json.loads(rules)))
-
-
-def _as_list(value: Any) -> Iterable[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

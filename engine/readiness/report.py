@@ -131,8 +131,8 @@ def readiness(category: str, runs: Sequence[RunFacts], policy: Policy,
 
 def _count(report: Readiness, runs: Sequence[RunFacts]) -> None:
     escalations: Counter[str] = Counter()
+    cost, cost_known, seconds = 0.0, True, 0.0
     for run in runs:
-        report.runs += 1
         kind = run.review_kind
         if kind is not None:
             report.decided += 1
@@ -145,23 +145,28 @@ def _count(report: Readiness, runs: Sequence[RunFacts]) -> None:
                     report.false_escalations += 1
                 report.disagreements.append(Disagreement(
                     run.run_id, run.title, kind, run.shadow or "", run.person or "",
-                    run.rules))
+                    run.rule_names))
         elif run.steered:
             report.steered += 1
         if run.merged:
             report.merged += 1
             report.attempts_merged += run.attempts
-            report.failed_after_merge += run.failed_after_merge
-            report.reverted += run.reverted
-        escalations.update(run.rules)
-        report.first_attempt += run.first_attempt_passed
+            if run.status in ("reverted", "failed"):
+                report.failed_after_merge += 1
+                report.reverted += run.status == "reverted"
+        if run.rules:
+            escalations.update(run.rule_names)
+        if run.shadow_attempt == 1:
+            report.first_attempt += 1
         report.revisions += run.revisions
         report.conflicts += run.conflicts
         if run.cost_usd is None:
-            report.cost_known = False
+            cost_known = False
         else:
-            report.cost_usd += run.cost_usd
-        report.seconds += run.seconds or 0.0
+            cost += run.cost_usd
+        seconds += run.seconds or 0.0
+    report.runs = len(runs)
+    report.cost_usd, report.cost_known, report.seconds = cost, cost_known, seconds
     report.escalations = dict(escalations.most_common())
 
 

@@ -65,20 +65,29 @@ def split_windows(runs: Sequence[RunFacts],
     """The runs (one category, oldest first) cut into windows; `parts` maps each
     fingerprint to its parts. Always at least one window."""
     windows = [Window(1)]
+    # Compare cheap keys first: whole parts only where a key differs (rare).
+    category_key = {fp: tuple(repr(p.get(n)) for n in CATEGORY_PARTS) for fp, p in parts.items()}
+    last_key: tuple[str, ...] | None = None
     last_category: Mapping[str, Any] | None = None
-    last_spec: dict[int | None, Mapping[str, Any]] = {}
+    last_spec: dict[int | None, str] = {}
     for run in runs:
-        mine = parts.get(run.fingerprint) if run.fingerprint else None
-        if mine is not None:
-            changes = _changes(last_category, mine, CATEGORY_PARTS)
-            changes += _changes(last_spec.get(run.spec_id), mine, SPEC_PARTS)
-            if changes and windows[-1].runs:
-                windows.append(Window(len(windows) + 1, changes=changes))
-            last_category = mine
-            last_spec[run.spec_id] = mine
+        fingerprint = run.fingerprint
+        if fingerprint is not None and fingerprint in parts:
+            mine = parts[fingerprint]
+            key = category_key[fingerprint]
+            before = last_spec.get(run.spec_id)
+            if (last_key is not None and key != last_key) or (
+                    before is not None and before != fingerprint):
+                changes = _changes(last_category, mine, CATEGORY_PARTS)
+                if before is not None:
+                    changes += _changes(parts[before], mine, SPEC_PARTS)
+                if changes and windows[-1].runs:
+                    windows.append(Window(len(windows) + 1, changes=changes))
+            last_key, last_category = key, mine
+            last_spec[run.spec_id] = fingerprint
         window = windows[-1]
-        if window.fingerprint is None and run.fingerprint:
-            window.fingerprint = run.fingerprint
+        if window.fingerprint is None and fingerprint:
+            window.fingerprint = fingerprint
         window.runs.append(run)
     return windows
 

@@ -18,6 +18,7 @@ from andon.tui.cli import (  # noqa: F401  (importing a command module registers
     gates,
     policies,
     replay,
+    report,
     runs,
     serve,
     specs,

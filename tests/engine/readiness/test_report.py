@@ -50,9 +50,9 @@ def test_not_yet_says_what_is_missing_in_numbers() -> None:
 
 
 def test_agreement_counts_escalations_a_person_confirmed() -> None:
-    runs = [_run(1, shadow="escalate", rules=("protected_path",), person="rejected",
+    runs = [_run(1, shadow="escalate", rules="protected_path", person="rejected",
                  status="rejected", merged=False),
-            _run(2, shadow="escalate", rules=("diff_too_large",), person="approved"),
+            _run(2, shadow="escalate", rules="diff_too_large", person="approved"),
             _run(3)]
     report = readiness("docs", runs, _policy(), PARTS)
     assert (report.agreed, report.false_escalations, report.false_merges) == (2, 1, 0)

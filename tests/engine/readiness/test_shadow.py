@@ -85,7 +85,7 @@ def test_an_escalation_below_level_4_is_the_shadow_escalating_with_its_rule(
     line.finish()
     [fact] = run_facts(db, "bugfix")
     assert (fact.shadow, fact.rules, fact.person, fact.review_kind) == (
-        "escalate", ("protected_path",), "rejected", "agree")
+        "escalate", "protected_path", "rejected", "agree")
 
 
 def test_a_run_steered_at_level_2_is_counted_apart(
