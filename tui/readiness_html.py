@@ -2,7 +2,8 @@
 
 Everything is inline (style, charts as SVG); the page fetches nothing. Per category:
 the recommendation, the figures in words, a chart per trend, and every figure of the
-JSON report in a table whose cells name their JSON key (``data-key``), so a reader's
+JSON report in a table whose cells name their category and JSON key
+(``data-key="docs:false_merges.upper_95"``), so a reader's
 script (and the test) can find each one. All text is escaped: titles and rules come
 from people and models.
 """
@@ -101,6 +102,14 @@ def _section(rep: Readiness) -> str:
         out.append(f'<p class="sentence">{escape(rec.sentence)}</p>')
     out.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in figure_lines(rep))
                + "</ul>")
+    if rep.disagreements:
+        out.append("<table><tr><th>run</th><th>title</th><th>disagreement</th>"
+                   "<th>level 4</th><th>person</th><th>rules</th></tr>")
+        out += [f"<tr><td>#{d.run_id}</td><td>{escape(d.title)}</td>"
+                f"<td>{escape(d.kind.replace('_', ' '))}</td><td>{escape(d.shadow)}</td>"
+                f"<td>{escape(d.person)}</td><td>{escape(', '.join(d.rules))}</td></tr>"
+                for d in rep.disagreements]
+        out.append("</table>")
     older = [w for w in rep.windows if w is not rep.window]
     if older:
         out.append("<p>Older windows: " + "; ".join(escape(w.describe()) + f" ({len(w.runs)} "
@@ -112,8 +121,8 @@ def _section(rep: Readiness) -> str:
     out.append("</div><table><tr><th>figure</th><th>value</th></tr>")
     for key, value in flat_figures(data):
         shown = "" if value is None else str(value)
-        out.append(f'<tr><td>{escape(key)}</td><td data-key="{escape(key)}">'
-                   f"{escape(shown)}</td></tr>")
+        out.append(f'<tr><td>{escape(key)}</td><td data-key="{escape(rep.category)}:'
+                   f'{escape(key)}">{escape(shown)}</td></tr>')
     out.append("</table></section>")
     return "\n".join(out)
 
