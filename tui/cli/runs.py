@@ -14,6 +14,7 @@ from andon.store import models as m
 from andon.store import queries as q
 from andon.store.clock import utcnow
 from andon.tui.cli.app import JsonOpt, app, console, emit, err, home, open_db
+from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
 
 
 def run_json(run: m.Run) -> dict[str, Any]:
@@ -121,8 +122,12 @@ def show(
     db = open_db()
     run = get_run(db, run_id)
     steps, events = q.steps_of(db, run_id), q.events_of(db, run_id)
+    # What level 4 would have done at each review point, once the person has decided.
+    reviews = [shown_shadow(row, gate) for row, gate in shadow_decisions(db, run_id)]
     data = {
         "run": run_json(run),
+        "review_points": [r if r is not None else {"hidden": "until the person decides"}
+                          for r in reviews],
         "steps": [s.model_dump(mode="json") for s in steps],
         "events": [e.model_dump(mode="json") for e in events],
     }
@@ -136,6 +141,10 @@ def show(
             console.print(f"reason: {run.reason}")
         if run.branch:
             console.print(f"branch {run.branch}, worktree {run.worktree}")
+        for review in reviews:
+            console.print(Text("review " + (describe(review) if review is not None else
+                                            "point: level 4's verdict shows once the person "
+                                            "decides")), soft_wrap=True)
         table = Table(title="steps", box=None, header_style="bold", title_justify="left")
         for name in ("#", "stage", "kind", "name", "status", "exit"):
             table.add_column(name)

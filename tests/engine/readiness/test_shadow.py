@@ -4,9 +4,13 @@ runs marked; each run's fingerprint recorded once."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.control import RunControl
 from engine.gates import decide_gate, list_gates
@@ -24,6 +28,13 @@ from tests.test_gates_pipeline import (
     README_SCRIPT,
     queue_run,
 )
+
+
+def _show(home: Home, run_id: int) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "tui", "--home", str(home.root), "show",
+                           str(run_id), "--json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
 
 
 class Line:
@@ -61,11 +72,14 @@ def test_a_level_3_review_records_level_4s_verdict_hidden_until_the_person_decid
     [(row, open_gate)] = shadow_decisions(db, run_id)
     assert (row.verdict, row.level, row.gate_id, row.steered) == ("merge", 3, gate.id, False)
     assert shown_shadow(row, open_gate) is None  # it must not anchor the person
+    assert _show(home, run_id)["review_points"] == [{"hidden": "until the person decides"}]
     decide_gate(db, gate.id or 0, "reject", "not what the spec asked", user="alice")
     assert line.finish().status == m.REJECTED
     [(row, decided)] = shadow_decisions(db, run_id)
     shown = shown_shadow(row, decided)
     assert shown is not None and (shown["level4"], shown["person"]) == ("merge", "rejected")
+    [point] = _show(home, run_id)["review_points"]
+    assert (point["level4"], point["person"], point["by"]) == ("merge", "rejected", "alice")
 
     [report] = category_readiness(db, ["bugfix"])
     assert (report.decided, report.false_merges) == (1, 1)
