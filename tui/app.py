@@ -53,10 +53,11 @@ NAVIGATION = [
     ("policies", "p", "Policies"),
     ("specs", "s", "Specs"),
     ("history", "h", "History"),
+    ("readiness", "r", "Readiness"),
 ]
 
 
-SCREEN_MODULES = ("gates", "policies", "specs", "history")
+SCREEN_MODULES = ("gates", "policies", "specs", "history", "readiness")
 
 # Events that reach a person as a toast and a bell: (title, severity).
 ALERTS: dict[str, tuple[str, SeverityLevel]] = {
@@ -117,6 +118,7 @@ class AndonApp(App[None]):
             self.db, clock=self.clock))
         self.add_mode("history", lambda: _screen("history", "HistoryScreen")(
             self.db, clock=self.clock))
+        self.add_mode("readiness", lambda: _screen("readiness", "ReadinessScreen")(self.db))
 
     # -- life cycle ------------------------------------------------------------------
 
