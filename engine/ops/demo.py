@@ -112,7 +112,8 @@ def check_model(model: str) -> None:
 
 
 def build_demo(root: Path | str, *, model: str = "scripted", time_scale: float = 1.0,
-               python: str | None = None, queue: bool = True) -> DemoFactory:
+               python: str | None = None, queue: bool = True,
+               history: bool = True) -> DemoFactory:
     """Build a demo factory in `root` (which must not exist yet, or be empty)."""
     check_model(model)
     if time_scale <= 0:
@@ -136,6 +137,10 @@ def build_demo(root: Path | str, *, model: str = "scripted", time_scale: float =
             )
         write_specs(demo, python or sys.executable, time_scale)
         copy_scenarios(home)
+        if history:  # before the live runs: run ids follow time
+            from engine.demo_history import add_demo_history
+
+            add_demo_history(home, db, demo.specs)
         if queue:
             queue_specs(db, demo)
         (root / MARKER).write_text(describe(demo), encoding="utf-8")  # last: the home is whole

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
 from textual.widgets import Sparkline, Static
 
 from engine.readiness.history import Profile, add_history
@@ -19,7 +20,7 @@ PARTS = {"backend": "builtin", "model": "claude-sonnet-4-5", "prompt": "a" * 64,
 
 def with_history(seeded: Seeded) -> Seeded:  # noqa: F811
     with seeded.db.read() as s:
-        specs = {spec.category: spec for spec in s.exec(__import__("sqlmodel").select(m.Spec))}
+        specs = {spec.category: spec for spec in s.exec(select(m.Spec))}
     add_history(seeded.db, Profile("bugfix", 160, false_merge=0.004, escalate=0.06,
                                    titles=("Fix the crash on empty titles",)),
                 specs["bugfix"], PARTS, start=at(60 * 24 * 30), every=timedelta(hours=4),
