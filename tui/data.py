@@ -23,6 +23,7 @@ from andon.store import models as m
 from andon.store import queries as q
 from andon.store.clock import as_utc, utcnow
 from andon.store.db import Database
+from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
 
 NOW_ENV = "ANDON_NOW"
 SUCCESS_WINDOW = timedelta(days=30)
@@ -213,6 +214,7 @@ class RunDetail:
     checks: list[q.StepRow]
     scenarios: list[q.StepRow]
     now: datetime
+    reviews: list[str] = field(default_factory=list)  # level 4's verdict beside the person's
 
     @property
     def simulated(self) -> bool:
@@ -270,7 +272,9 @@ def load_run(db: Database, run_id: int, *, now: datetime) -> RunDetail | None:
         stages=stage_timeline(run, [(e.stage or e.message.split()[0], e.ts) for e in events],
                               now),
         checks=[st for st in steps if st.kind == "check"],
-        scenarios=[st for st in steps if st.kind == "scenario"], now=now)
+        scenarios=[st for st in steps if st.kind == "scenario"], now=now,
+        reviews=[describe(shown) for row, gate in shadow_decisions(db, run_id)
+                 if (shown := shown_shadow(row, gate)) is not None])
 
 
 # -- the transcript ---------------------------------------------------------------------

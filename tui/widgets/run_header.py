@@ -39,6 +39,9 @@ def header_text(detail: RunDetail) -> Text:
         # held: what holds it and until when (forge weather, the model service away)
         text.append("\n")
         text.append(run.reason, style="dim")
+    for review in detail.reviews:  # only once the person's verdict is stored
+        text.append("\nreview ", style="dim")
+        text.append(review, style="dim")
     return text
 
 
