@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/daemon_latency.py
 	$(BIN)/python bench/board.py
 	$(BIN)/python bench/walls.py
+	$(BIN)/python bench/readiness_report.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
