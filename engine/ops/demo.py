@@ -276,6 +276,10 @@ def describe(demo: DemoFactory) -> str:
         "|---|---|",
         *(f"| specs/{name}.md | {what} |" for name, what in SPECS.items()),
         "",
+        "The bugfix and feature lines come with months of past runs (marked as demo "
+        "history): the readiness screen (key `r`, or `andon report`) reads bugfix "
+        "\"may run dark\" and feature \"not yet\", each with its numbers.",
+        "",
         f"Open it again: `andon --home {demo.home.root}`",
     ]
     lines += ["", *(f"Note: {note}" for note in demo.notes)] if demo.notes else []
