@@ -35,9 +35,9 @@ CATEGORIES = ["docs", "deps", "bugfix", "feature", "migration"]
 
 
 def build(root: Path, runs: int) -> None:
-    from engine.home import Home
-    from engine.readiness.history import Profile, add_history
-    from store import models as m
+    from andon.engine.factory.home import Home
+    from andon.engine.readiness.history import Profile, add_history
+    from andon.store import models as m
 
     home = Home(root)
     db = home.init()
@@ -94,11 +94,11 @@ def main() -> None:
         marker.touch()
         print(f"built {args.runs} runs in {time.perf_counter() - began:.1f} s at {root}")
 
-    from engine.home import Home
-    from engine.readiness.document import readiness_json
-    from engine.readiness.load import category_readiness
-    from tui.readiness_html import render_html
-    from tui.readiness_text import figure_lines
+    from andon.engine.factory.home import Home
+    from andon.engine.readiness.document import readiness_json
+    from andon.engine.readiness.load import category_readiness
+    from andon.tui.readiness_html import render_html
+    from andon.tui.readiness_text import figure_lines
 
     db = Home(root).open()
     reports = category_readiness(db)

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["store", "policies", "engine", "tui"]
 # The engine's sub-packages, lowest first; errors.py and textcap.py sit below them all.
 ENGINE = ["factory", "spec", "run", "workspace", "forge", "llm", "gates", "agent", "pipeline",
-          "service", "ops"]
+          "readiness", "service", "ops"]
 
 
 def modules(root: Path) -> Iterator[tuple[str, Path]]:

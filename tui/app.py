@@ -57,6 +57,9 @@ NAVIGATION = [
 ]
 
 
+#: Modes the footer leaves out (it fits 80 columns); the help screen and palette list them.
+FOOTER_LEFT_OUT = ("board", "readiness")
+
 SCREEN_MODULES = ("gates", "policies", "specs", "history", "readiness")
 
 # Events that reach a person as a toast and a bell: (title, severity).
@@ -84,7 +87,7 @@ class AndonApp(App[None]):
         Binding("q", "quit", "Quit", show=False, tooltip="Leave the control room"),
         Binding("question_mark", "help", "Help", key_display="?",
                 tooltip="Keys of this screen and the legend"),
-        *[Binding(key, f"show('{mode}')", title, show=mode != "board",
+        *[Binding(key, f"show('{mode}')", title, show=mode not in FOOTER_LEFT_OUT,
                   tooltip=f"Go to {title.lower()}") for mode, key, title in NAVIGATION],
         Binding("C", "cord", "Cord", tooltip="Pull or release the andon cord"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the store again"),

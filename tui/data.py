@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
 from andon.engine.llm.pricing import is_simulated
 from andon.engine.workspace.confine import Confined, Refused
 from andon.store import models as m
 from andon.store import queries as q
 from andon.store.clock import as_utc, utcnow
 from andon.store.db import Database
-from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
 
 NOW_ENV = "ANDON_NOW"
 SUCCESS_WINDOW = timedelta(days=30)

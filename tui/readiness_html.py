@@ -16,9 +16,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from engine.readiness.document import readiness_json
-from engine.readiness.report import Readiness
-from tui.readiness_text import figure_lines, verdict_label
+from andon.engine.readiness.document import readiness_json
+from andon.engine.readiness.report import Readiness
+from andon.tui.readiness_text import figure_lines, verdict_label
 
 TRENDS = {"false_merges": "false merges", "agreement": "agreement",
           "reverts": "reverts", "cost_per_merge": "cost per merged change"}
@@ -141,6 +141,6 @@ def write_html(path: Path, reports: Sequence[Readiness]) -> None:
     try:
         path.write_text(render_html(reports), encoding="utf-8")
     except OSError as exc:
-        from engine.errors import UserError
+        from andon.engine.errors import UserError
 
         raise UserError(f"--html {path}: cannot write the report ({exc.strerror})") from None

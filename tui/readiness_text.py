@@ -3,7 +3,7 @@ the caller shows them without markup, since titles and rules come from people an
 
 from __future__ import annotations
 
-from engine.readiness.report import Readiness
+from andon.engine.readiness.report import Readiness
 
 DISAGREEMENTS_SHOWN = 5
 KINDS = {"false_merge": "false merge", "false_escalation": "false escalation"}

@@ -39,8 +39,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from andon.engine.errors import NotFound, UserError
-from andon.engine.gates.shadow import count_conflict, record_shadow, shadow_in
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
+from andon.engine.gates.shadow import count_conflict, record_shadow, shadow_in
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.status import transition
 from andon.engine.textcap import cap

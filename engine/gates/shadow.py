@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from store import models as m
-from store.db import Database
+from andon.store import models as m
+from andon.store.db import Database
 
 #: Gates whose answer, other than approve, changes a run's course before its review.
 STEERING_KINDS = ("action", "plan", "review", "escalation")

@@ -138,7 +138,7 @@ def build_demo(root: Path | str, *, model: str = "scripted", time_scale: float =
         write_specs(demo, python or sys.executable, time_scale)
         copy_scenarios(home)
         if history:  # before the live runs: run ids follow time
-            from engine.demo_history import add_demo_history
+            from andon.engine.ops.demo_history import add_demo_history
 
             add_demo_history(home, db, demo.specs)
         if queue:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.readiness.report import Readiness
-from engine.readiness.windows import Window
+from andon.engine.readiness.report import Readiness
+from andon.engine.readiness.windows import Window
 
 
 def _pct(value: float | None) -> float | None:

@@ -20,17 +20,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.home import Home
-from engine.prompt import instructions
-from engine.provider import provider_of
-from engine.tools.editor import EditorTool
-from engine.tools.shell import TOOL_NAME as SHELL_NAME
-from engine.tools.shell import TOOL_TYPE as SHELL_TYPE
-from policies.files import policy_table
-from policies.policy import Policy
-from policies.stored import load_policy
-from store import models as m
-from store.db import Database
+from andon.engine.agent.prompt import instructions
+from andon.engine.agent.tools.editor import EditorTool
+from andon.engine.agent.tools.shell import TOOL_NAME as SHELL_NAME
+from andon.engine.agent.tools.shell import TOOL_TYPE as SHELL_TYPE
+from andon.engine.factory.home import Home
+from andon.engine.llm.provider import provider_of
+from andon.policies.files import policy_table
+from andon.policies.policy import Policy
+from andon.policies.stored import load_policy
+from andon.store import models as m
+from andon.store.db import Database
 
 BUILTIN = "builtin"
 #: Policy fields that do not shape a run: who may decide, how long a gate waits, and
@@ -76,7 +76,7 @@ def scenarios_part(home: Home, name: str | None) -> str | None:
 def run_parts(home: Home, spec: m.Spec, policy: Policy) -> dict[str, Any]:
     _, model = provider_of(spec, home)
     if model is None:
-        from engine.providers.real import DEFAULT_MODEL
+        from andon.engine.llm.real import DEFAULT_MODEL
 
         model = DEFAULT_MODEL
     return {"backend": BUILTIN, "model": model, "prompt": prompt_digest(),

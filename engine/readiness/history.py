@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import select
 
-from engine.readiness.fingerprint import fingerprint_of
-from store import models as m
-from store.clock import utcnow
-from store.db import Database
+from andon.engine.readiness.fingerprint import fingerprint_of
+from andon.store import models as m
+from andon.store.clock import utcnow
+from andon.store.db import Database
 
 RULES = ("protected_path", "diff_too_large", "dependency_changed", "budget_spent",
          "satisfaction_low")

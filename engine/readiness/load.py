@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from engine.readiness.facts import PERSON_VERDICTS, RunFacts
-from engine.readiness.report import Readiness, readiness
-from policies.stored import ANDON, load_policy, stored_policies
-from store import models as m
-from store.db import Database
+from andon.engine.readiness.facts import PERSON_VERDICTS, RunFacts
+from andon.engine.readiness.report import Readiness, readiness
+from andon.policies.stored import ANDON, load_policy, stored_policies
+from andon.store import models as m
+from andon.store.db import Database
 
 _TERMINAL = ", ".join(f"'{s}'" for s in m.TERMINAL_STATUSES)
 

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.readiness import stats
-from engine.readiness.facts import AGREE, FALSE_MERGE, RunFacts
-from engine.readiness.windows import Window, split_windows
-from policies.level import Level
-from policies.policy import Policy
+from andon.engine.readiness import stats
+from andon.engine.readiness.facts import AGREE, FALSE_MERGE, RunFacts
+from andon.engine.readiness.windows import Window, split_windows
+from andon.policies.level import Level
+from andon.policies.policy import Policy
 
 TREND_POINTS = 24  # buckets a trend is drawn from (a sparkline's width fits 80 columns)
 

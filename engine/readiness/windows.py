@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.readiness.facts import RunFacts
+from andon.engine.readiness.facts import RunFacts
 
 #: Parts every run of a category shares; the rest belong to the spec.
 CATEGORY_PARTS = ("backend", "prompt", "policy")

@@ -82,7 +82,7 @@ def run_pipeline(home: Home, db: Database, run_id: int, control: RunControl) -> 
 def record_fingerprint(home: Home, db: Database, run_id: int) -> None:
     """What shapes the run, for the readiness report's evidence windows (once per run).
     A failure here costs the report one fingerprint, never the run."""
-    from engine.readiness.fingerprint import record_evidence
+    from andon.engine.readiness.fingerprint import record_evidence
 
     try:
         record_evidence(home, db, run_id)

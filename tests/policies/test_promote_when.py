@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from policies.files import PolicyFileError, load_policy_file, policy_table
-from policies.policy import Policy
+from andon.policies.files import PolicyFileError, load_policy_file, policy_table
+from andon.policies.policy import Policy
 
 
 def test_defaults_and_a_partial_table(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 from textual.widgets import Sparkline, Static
 
-from engine.readiness.history import Profile, add_history
-from store import models as m
+from andon.engine.readiness.history import Profile, add_history
+from andon.store import models as m
 from tests.support.tui import Seeded, at, frozen_app, seeded, settle  # noqa: F401
 
 PARTS = {"backend": "builtin", "model": "claude-sonnet-4-5", "prompt": "a" * 64,

@@ -3,10 +3,10 @@ verdict is stored."""
 
 from __future__ import annotations
 
-from store import models as m
+from andon.store import models as m
+from andon.tui.widgets.run_header import RunHeader
 from tests.support.tui import Seeded, frozen_app, seeded, settle, wait_for  # noqa: F401
-from tests.test_tui_run import gate, open_run
-from tui.widgets.run_header import RunHeader
+from tests.tui.test_run import gate, open_run
 
 
 async def test_the_shadow_verdict_shows_after_the_person_decides(

@@ -161,7 +161,8 @@ def _screenshot(home: Home, db: Database, path: Path, size: tuple[int, int] = (1
 def _runs(home: Home) -> list[m.Run]:
     db = home.open()
     try:
-        return list(reversed(q.list_runs(db, limit=200)))
+        runs = reversed(q.list_runs(db, limit=200))
+        return [r for r in runs if not (r.data or {}).get("history")]  # today's runs only
     finally:
         db.close()
 

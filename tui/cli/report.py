@@ -7,13 +7,13 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from engine.errors import UserError
-from engine.readiness.document import readiness_json
-from engine.readiness.load import category_readiness
-from engine.readiness.report import Readiness
-from policies.stored import stored_policies
-from tui.cli.app import JsonOpt, app, console, emit, err, open_db
-from tui.readiness_text import figure_lines, verdict_label
+from andon.engine.errors import UserError
+from andon.engine.readiness.document import readiness_json
+from andon.engine.readiness.load import category_readiness
+from andon.engine.readiness.report import Readiness
+from andon.policies.stored import stored_policies
+from andon.tui.cli.app import JsonOpt, app, console, emit, err, open_db
+from andon.tui.readiness_text import figure_lines, verdict_label
 
 
 @app.command()
@@ -32,7 +32,7 @@ def report(
     reports = category_readiness(db, [category] if category else None)
     data = [readiness_json(r) for r in reports]
     if html is not None:
-        from tui.readiness_html import write_html
+        from andon.tui.readiness_html import write_html
 
         write_html(html, reports)
         err.print(Text(f"report written to {html}"))

@@ -8,13 +8,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
 from andon.engine.run.queue import claim_next, get_run
 from andon.engine.service.admission import submit as admit_and_queue
 from andon.store import models as m
 from andon.store import queries as q
 from andon.store.clock import utcnow
 from andon.tui.cli.app import JsonOpt, app, console, emit, err, home, open_db
-from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
 
 
 def run_json(run: m.Run) -> dict[str, Any]:

@@ -17,13 +17,13 @@ from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Header, Label, Sparkline, Static
 
-from engine.readiness.load import category_readiness
-from engine.readiness.report import Readiness
-from store.db import Database
-from tui.readiness_text import figure_lines, pct, verdict_label
-from tui.screens.base import StoreScreen
-from tui.widgets.footer import KeyBar
-from tui.widgets.keyed_table import KeyedTable
+from andon.engine.readiness.load import category_readiness
+from andon.engine.readiness.report import Readiness
+from andon.store.db import Database
+from andon.tui.readiness_text import figure_lines, pct, verdict_label
+from andon.tui.screens.base import StoreScreen
+from andon.tui.widgets.footer import KeyBar
+from andon.tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = ("category", "lvl", "runs", "false merges", "agree", "reverts", "verdict")
 TRENDS = (("false_merges", "false merges"), ("agreement", "agreement"),

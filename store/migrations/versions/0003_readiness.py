@@ -8,10 +8,10 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
-import store.types
+import andon.store.types
 
 revision = "0003"
 down_revision = "0002"
@@ -23,12 +23,12 @@ def upgrade() -> None:
     op.create_table(
         "evidence",
         sa.Column("run_id", sa.Integer(), nullable=False),
-        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("category", AutoString(), nullable=False),
         sa.Column("spec_id", sa.Integer(), nullable=True),
-        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("parts", store.types.JSONText(), nullable=False),
+        sa.Column("fingerprint", AutoString(), nullable=False),
+        sa.Column("parts", andon.store.types.JSONText(), nullable=False),
         sa.Column("conflicts", sa.Integer(), nullable=False),
-        sa.Column("created_at", store.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", andon.store.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"]),
         sa.PrimaryKeyConstraint("run_id"),
     )
@@ -39,14 +39,14 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("category", AutoString(), nullable=False),
         sa.Column("level", sa.Integer(), nullable=False),
         sa.Column("gate_id", sa.Integer(), nullable=True),
-        sa.Column("verdict", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("rules", store.types.JSONText(), nullable=False),
+        sa.Column("verdict", AutoString(), nullable=False),
+        sa.Column("rules", andon.store.types.JSONText(), nullable=False),
         sa.Column("satisfaction", sa.Float(), nullable=True),
         sa.Column("steered", sa.Boolean(), nullable=False),
-        sa.Column("created_at", store.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", andon.store.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["gate_id"], ["gates.id"]),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"]),
         sa.PrimaryKeyConstraint("id"),

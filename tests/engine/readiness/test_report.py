@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.readiness.facts import RunFacts
-from engine.readiness.report import readiness
-from policies.policy import Policy
+from andon.engine.readiness.facts import RunFacts
+from andon.engine.readiness.report import readiness
+from andon.policies.policy import Policy
 
 PARTS = {"fp1": {"backend": "builtin", "prompt": "a" * 64, "policy": "p1", "model": "m1",
                  "checks": ["pytest -q"], "scenarios": None}}

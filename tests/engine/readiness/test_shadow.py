@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.control import RunControl
-from engine.gates import decide_gate, list_gates
-from engine.home import Home
-from engine.readiness.load import category_readiness, run_facts
-from engine.runner import run_pipeline
-from engine.shadow import shadow_decisions, shown_shadow
-from policies.stored import load_policy, save_policies
-from store import models as m
-from store.db import Database
-from tests.test_gates_pipeline import (
+from andon.engine.factory.home import Home
+from andon.engine.gates.gate import decide_gate, list_gates
+from andon.engine.gates.shadow import shadow_decisions, shown_shadow
+from andon.engine.readiness.load import category_readiness, run_facts
+from andon.engine.run.control import RunControl
+from andon.engine.service.runner import run_pipeline
+from andon.policies.stored import load_policy, save_policies
+from andon.store import models as m
+from andon.store.db import Database
+from tests.engine.pipeline.test_gates_pipeline import (
     CODE_SCRIPT,
     DEADLINE,
     FEATURE_SCRIPT,
@@ -31,7 +31,7 @@ from tests.test_gates_pipeline import (
 
 
 def _show(home: Home, run_id: int) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "tui", "--home", str(home.root), "show",
+    done = subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(home.root), "show",
                            str(run_id), "--json"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
@@ -124,7 +124,7 @@ def test_a_run_steered_at_level_2_is_counted_apart(
 
 def test_a_resumed_run_keeps_its_fingerprint(home: Home, db: Database, tmp_path: Path,
                                             sample_repo: Path) -> None:
-    from engine.readiness.fingerprint import record_evidence
+    from andon.engine.readiness.fingerprint import record_evidence
 
     run_id = queue_run(db, tmp_path / "specs", "readme", "bugfix", sample_repo,
                        README_SCRIPT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.readiness.stats import (
+from andon.engine.readiness.stats import (
     beta_cdf,
     beta_quantile,
     clopper_pearson,

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from engine.home import Home
-from engine.readiness.history import Profile, add_history
-from store import models as m
-from store.db import Database
-from tui.readiness_html import flat_figures
+from andon.engine.factory.home import Home
+from andon.engine.readiness.history import Profile, add_history
+from andon.store import models as m
+from andon.store.db import Database
+from andon.tui.readiness_html import flat_figures
 
 PARTS = {"backend": "builtin", "model": "claude-sonnet-4-5", "prompt": "a" * 64,
          "policy": "b" * 64, "checks": ["pytest -q"], "scenarios": None}
 
 
 def _andon(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui", "--home", str(home.root), *args],
+    return subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(home.root), *args],
                           capture_output=True, text=True, timeout=120)
 
 

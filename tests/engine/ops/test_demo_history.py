@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.demo import build_demo
-from engine.readiness.fingerprint import record_evidence
-from engine.readiness.load import category_readiness, run_facts
+from andon.engine.ops.demo import build_demo
+from andon.engine.readiness.fingerprint import record_evidence
+from andon.engine.readiness.load import category_readiness, run_facts
 
 
 def test_the_demo_reads_ready_and_not_yet_in_its_first_minute(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """The demo factory's past: a few months of finished runs, so the readiness report has
 something to say in the demo's first minute.
 
-Stored as ordinary runs of the demo's own specs (marked ``data["history"] = "demo"``)
-with the fingerprint today's runs of those specs get, so the live runs continue the
-same evidence window. Two lines tell the two stories the report is for:
+Stored as ordinary runs (marked ``data["history"] = "demo"``) of an inactive copy of a
+demo spec (``<name>-history.md``: the live spec's own runs stay its own), with the
+fingerprint today's runs of that spec get, so the live runs continue the same evidence
+window. Two lines tell the two stories the report is for:
 - bugfix (level 3): 180 reviews, level 4 and the person agreeing on almost all, no
   reverts: "bugfix may run dark", with its numbers; the first 40 ran under older agent
   instructions, an older window still shown.
@@ -16,13 +17,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from engine.home import Home
-from engine.queue import upsert_spec
-from engine.readiness.fingerprint import digest, run_parts
-from engine.readiness.history import Profile, Written, add_history
-from engine.spec import parse_spec
-from policies.stored import load_policy
-from store.db import Database
+from andon.engine.factory.home import Home
+from andon.engine.readiness.fingerprint import digest, run_parts
+from andon.engine.readiness.history import Profile, Written, add_history
+from andon.engine.run.queue import upsert_spec
+from andon.engine.spec.specfile import parse_spec
+from andon.policies.stored import load_policy
+from andon.store import models as m
+from andon.store.db import Database
 
 BUGFIX = Profile(
     "bugfix", 180, level=3, false_merge=0.004, escalate=0.06, false_escalation=0.5,
@@ -46,11 +48,23 @@ def add_demo_history(home: Home, db: Database, specs: dict[str, Path]) -> list[W
     """Write the demo's past runs (before its live runs are queued: ids follow time)."""
     written = []
     for profile, name, seed, older in LINES:
-        path = specs[name]
-        row = upsert_spec(db, parse_spec(path))
-        parts = run_parts(home, row, load_policy(db, profile.category))
+        live = upsert_spec(db, parse_spec(specs[name]))
+        parts = run_parts(home, live, load_policy(db, profile.category))
+        row = _history_spec(db, live)
         earlier = {**parts, "prompt": digest("the agent instructions of the spring")}
         every = timedelta(hours=10)
         written.append(add_history(db, profile, row, parts, every=every, seed=seed,
                                    earlier=earlier if older else None, earlier_runs=older))
     return written
+
+
+def _history_spec(db: Database, live: m.Spec) -> m.Spec:
+    """An inactive copy of a live spec that the history's runs belong to."""
+    path = str(Path(live.path).with_name(f"{Path(live.path).stem}-history.md"))
+    fields = live.model_dump(exclude={"id", "path", "active", "schedule", "last_fired_at"})
+    with db.write() as s:
+        row = m.Spec(**fields, path=path, active=False)
+        s.add(row)
+        s.flush()
+        s.refresh(row)
+        return row
