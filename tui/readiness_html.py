@@ -21,7 +21,8 @@ from andon.engine.readiness.report import Readiness
 from andon.tui.readiness_text import figure_lines, verdict_label
 
 TRENDS = {"false_merges": "false merges", "agreement": "agreement",
-          "reverts": "reverts", "cost_per_merge": "cost per merged change"}
+          "reverts": "reverts", "cost_per_merge": "cost per merged change",
+          "seconds_per_merge": "working time per merged change"}
 WIDTH, HEIGHT = 240, 48
 
 STYLE = """

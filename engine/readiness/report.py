@@ -172,10 +172,11 @@ def _count(report: Readiness, runs: Sequence[RunFacts]) -> None:
 
 def trends(runs: Sequence[RunFacts], points: int = TREND_POINTS) -> dict[str, list[float | None]]:
     """Each figure over consecutive slices of the window (oldest first): false-merge
-    rate, agreement, revert rate and cost per merged change. None: nothing to measure
+    rate, agreement, revert rate, cost and working time per merged change. None: nothing to measure
     in that slice."""
     out: dict[str, list[float | None]] = {"false_merges": [], "agreement": [],
-                                          "reverts": [], "cost_per_merge": []}
+                                          "reverts": [], "cost_per_merge": [],
+                                          "seconds_per_merge": []}
     if not runs:
         return out
     size = max(1, -(-len(runs) // points))
@@ -192,6 +193,8 @@ def trends(runs: Sequence[RunFacts], points: int = TREND_POINTS) -> dict[str, li
         out["cost_per_merge"].append(
             sum(c for c in costs if c is not None) / len(merged)
             if merged and None not in costs else None)
+        out["seconds_per_merge"].append(
+            sum(r.seconds or 0.0 for r in chunk) / len(merged) if merged else None)
     return out
 
 

@@ -2,8 +2,8 @@
 
 A row per category (level, runs in its evidence window, false merges with their 95%
 upper bound, agreement, reverts with their bound, the verdict); below it the selected
-category's recommendation, its figures in words and four trends as sparklines (false
-merges, agreement, reverts, cost per merged change), oldest to newest across the
+category's recommendation, its figures in words and five trends as sparklines (false
+merges, agreement, reverts, cost and working time per merged change), oldest to newest across the
 window. It reads the same report as `andon report` (`engine.readiness.load`), in a
 thread worker; a promotion stays a person's audited decision on the policies screen.
 """
@@ -20,14 +20,19 @@ from textual.widgets import DataTable, Header, Label, Sparkline, Static
 from andon.engine.readiness.load import category_readiness
 from andon.engine.readiness.report import Readiness
 from andon.store.db import Database
-from andon.tui.readiness_text import figure_lines, pct, verdict_label
+from andon.tui.readiness_text import duration, figure_lines, pct, verdict_label
 from andon.tui.screens.base import StoreScreen
 from andon.tui.widgets.footer import KeyBar
 from andon.tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = ("category", "lvl", "runs", "false merges", "agree", "reverts", "verdict")
 TRENDS = (("false_merges", "false merges"), ("agreement", "agreement"),
-          ("reverts", "reverts"), ("cost_per_merge", "cost/change"))
+          ("reverts", "reverts"), ("cost_per_merge", "cost/change"),
+          ("seconds_per_merge", "time/change"))
+
+
+#: How the newest value of a trend is written beside its sparkline (default: a rate).
+LAST = {"cost_per_merge": lambda v: f"${v:.2f}", "seconds_per_merge": duration}
 
 
 def cells(rep: Readiness) -> tuple[str, ...]:
@@ -91,8 +96,7 @@ class ReadinessDetail(VerticalScroll):
             values = rep.trends.get(key, [])
             self.query_one(f"#trend-{name}", Sparkline).data = spark_values(values)
             known = [v for v in values if v is not None]
-            last = "-" if not known else (f"${known[-1]:.2f}" if key == "cost_per_merge"
-                                          else pct(known[-1]))
+            last = "-" if not known else LAST.get(key, pct)(known[-1])
             self.query_one(f"#trend-{name}-last", Label).update(last)
 
 

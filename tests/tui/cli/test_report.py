@@ -16,7 +16,7 @@ from andon.engine.factory.home import Home
 from andon.engine.readiness.history import Profile, add_history
 from andon.store import models as m
 from andon.store.db import Database
-from andon.tui.readiness_html import flat_figures
+from andon.tui.readiness_html import TRENDS, flat_figures
 
 PARTS = {"backend": "builtin", "model": "claude-sonnet-4-5", "prompt": "a" * 64,
          "policy": "b" * 64, "checks": ["pytest -q"], "scenarios": None}
@@ -108,7 +108,7 @@ def test_the_html_page_stands_alone_with_every_figure(home: Home, history: Datab
     page = _Page()
     page.feed(html)
     assert page.external == [] and "url(" not in html and "@import" not in html
-    assert page.svgs == 4 * len(reports)
+    assert page.svgs == len(TRENDS) * len(reports) and len(TRENDS) == 5
     assert "<script>" not in html and "&lt;script&gt;" in html  # a title, escaped
     figures = 0
     for report in reports:
