@@ -118,19 +118,19 @@ def add_history(db: Database, profile: Profile, spec: m.Spec, parts: Mapping[str
 
 def _draw(rng: random.Random, p: Profile, template: dict[str, Any], run_id: int,
           when: datetime) -> tuple[dict[str, Any], list[Review]]:
-    """One run and its review points."""
+    """One finished run (a row written as it ended: no run moves through statuses here)
+    and its review points."""
     minutes = max(0.5, rng.gauss(p.minutes, p.minutes / 3))
     cost = max(0.01, rng.gauss(p.cost_usd, p.cost_usd / 3))
     first = rng.random() < p.first_attempt
+    finished = when + timedelta(minutes=minutes)
     row = {**template, "id": run_id, "title": rng.choice(list(p.titles)), "level": p.level,
-           "created_at": when, "started_at": when,
-           "finished_at": when + timedelta(minutes=minutes), "cost_usd": round(cost, 4),
-           "turns": rng.randint(4, 20), "model": "", "attempt": 1 if first else 2,
-           "human_touched": True, "stage": "merge"}
+           "created_at": when, "started_at": when, "finished_at": finished,
+           "cost_usd": round(cost, 4), "turns": rng.randint(4, 20), "model": "",
+           "attempt": 1 if first else 2, "human_touched": True, "stage": "merge"}
     if rng.random() < p.failed:
-        row.update(status=m.FAILED, stage="validate", attempt=3,
-                   reason="checks failed after 3 attempts", human_touched=False)
-        return row, []
+        return _ended(row, m.FAILED, stage="validate", attempt=3, human_touched=False,
+                      reason="checks failed after 3 attempts"), []
     steered = rng.random() < p.steered
     attempt_one = 1 if first else 2
     escalate = rng.random() < p.escalate
@@ -144,15 +144,18 @@ def _draw(rng: random.Random, p: Profile, template: dict[str, Any], run_id: int,
     verdict = m.SHADOW_ESCALATE if rules else m.SHADOW_MERGE
     reviews: list[Review] = [(attempt_one, verdict, rules, person, steered)]
     if person == m.GATE_REJECTED:
-        row.update(status=m.REJECTED, stage="review", reason="review rejected")
-        return row, reviews
+        return _ended(row, m.REJECTED, stage="review", reason="review rejected"), reviews
     if person == m.REVISED:  # the person's changes are made, then approved
         reviews.append((attempt_one + 1, m.SHADOW_MERGE, [], m.APPROVED, True))
         row["attempt"] = attempt_one + 1
-    merged_at = row["finished_at"]
-    row.update(status=m.MERGED, merged_at=merged_at, reason="merged into main")
     if rng.random() < p.revert:
-        row.update(status=m.REVERTED, reason="reverted: the checks failed on main "
-                   "after the merge")
-    return row, reviews
+        return _ended(row, m.REVERTED, merged_at=finished,
+                      reason="reverted: the checks failed on main after the merge"), reviews
+    return _ended(row, m.MERGED, merged_at=finished, reason="merged into main"), reviews
 
+
+def _ended(row: dict[str, Any], outcome: str, **fields: Any) -> dict[str, Any]:
+    """A past run's row as it ended. It is written once, finished: it never moves
+    through statuses, so `andon.engine.run.status.transition` (the owner of every
+    change of a live run's status) has nothing to do with it."""
+    return {**row, **fields, "status": outcome}
