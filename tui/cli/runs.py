@@ -49,8 +49,8 @@ def run_once(
     """Run queued runs in this process, one after another, until the queue is empty.
     Refuses (naming its pid) while a daemon or a TUI's engine runs for the home."""
     from andon.engine.run.control import RunControl
-    from andon.engine.service.runner import run_pipeline  # the model SDK is slow to import
     from andon.engine.service.lock import EngineLock
+    from andon.engine.service.runner import run_pipeline  # the model SDK is slow to import
 
     h, db = home(), open_db()
     done: list[dict[str, Any]] = []
