@@ -234,6 +234,7 @@ class Usage(SQLModel, table=True):
     cache_read_tokens: int = 0
     cost_usd: float | None = None
     ts: datetime = _now_field()
+    purpose: str = "agent"  # who asked: agent (a turn), plan or judge
 
 
 class Exchange(SQLModel, table=True):
@@ -247,6 +248,7 @@ class Exchange(SQLModel, table=True):
     request: Any = Field(default=None, sa_type=JSONText, nullable=True)
     response: Any = Field(default=None, sa_type=JSONText, nullable=True)
     ts: datetime = _now_field()
+    purpose: str = "agent"
 
 
 class Evidence(SQLModel, table=True):

@@ -41,7 +41,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, TypeVar
 
 import anthropic
@@ -52,17 +51,11 @@ from andon.engine.agent.checkpoint import ENDED, MODEL, TOOLS, AgentState
 from andon.engine.agent.loopguard import LoopGuard
 from andon.engine.agent.preview import preview
 from andon.engine.agent.tools.base import Tool, ToolOutcome
-from andon.engine.agent.turnlog import Said, TurnUsage
+from andon.engine.agent.turnlog import Said
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper
-from andon.engine.llm.pricing import PriceTable
-from andon.engine.llm.recorder import Redactor, envelope
-from andon.engine.llm.retry import (
-    DEFAULT_MAX_WAIT,
-    ModelCallFailed,
-    ModelUnavailable,
-    Wait,
-    call_with_retries,
-)
+from andon.engine.llm.client import HOLD_SECONDS, TEXT_INTERVAL, Answer, ModelClient
+from andon.engine.llm.recorder import Redactor
+from andon.engine.llm.retry import DEFAULT_MAX_WAIT, ModelCallFailed
 from andon.engine.run.control import RunControl
 from andon.engine.run.log import RunLog, StepHandle
 from andon.store import models as m
@@ -72,8 +65,6 @@ T = TypeVar("T")
 
 DONE, REFUSAL, BUDGET, STUCK, ERROR = "done", "refusal", "budget", "stuck", "error"
 EPHEMERAL = {"type": "ephemeral"}
-TEXT_INTERVAL = 0.1  # seconds between "model.text" events while a reply streams
-HOLD_SECONDS = 60.0  # wait before trying an unreachable model service again
 
 TRUNCATED_NOTE = ("Your reply was cut off at the output limit (max_tokens) before you "
                   "finished. Continue exactly where you stopped.")
@@ -124,8 +115,8 @@ class Agent:
         text_interval: float = TEXT_INTERVAL,
         redactor: Redactor | None = None,
         clock: Callable[[], float] = time.monotonic,
+        llm: ModelClient | None = None,
     ) -> None:
-        self.client = client
         self.model = model
         self.tools = {tool.name: tool for tool in tools}
         self.log = log
@@ -133,16 +124,15 @@ class Agent:
         self.budget = budget or RunBudget()
         self.control = control or RunControl(log.db, log.run_id)
         self.gatekeeper = gatekeeper or Gatekeeper()
-        self.prices = PriceTable(prices)
         self.max_tokens = max_tokens
-        self.hold_seconds = hold_seconds
-        self.retry_max_wait = retry_max_wait
-        self.text_interval = text_interval
-        self.redact = redactor or Redactor(extra=[getattr(client, "api_key", None)])
         self.clock = clock
+        # every model call goes through the one client (retries, price, records)
+        self.llm = llm or ModelClient(
+            client, model, log, prices=prices, control=self.control, redactor=redactor,
+            retry_max_wait=retry_max_wait, hold_seconds=hold_seconds,
+            text_interval=text_interval, clock=clock)
         self.timings: list[TurnTiming] = []
         self._prev_mark: int | None = None
-        self._cost_warned = False
 
     # -- the loop --------------------------------------------------------------------
 
@@ -206,7 +196,7 @@ class Agent:
         t0 = self.clock()
         paused0 = self._paused
         try:
-            reply, tail = self._ask(request, turn)
+            answer = self.llm.ask(request, turn=turn, pause=self._paused_call)
         except BaseException as exc:
             output = exc.message if isinstance(exc, ModelCallFailed) else (
                 f"{type(exc).__name__}: {exc}")
@@ -215,10 +205,11 @@ class Agent:
                                                       status="error", output=output))
             raise
         self._turn_model += self.clock() - t0 - (self._paused - paused0)
-        text = "".join(b.text for b in reply.content if b.type == "text")
+        reply = answer.message
+        text = answer.text
         events: list[Said] = []
-        if tail:
-            events.append(("model.text", tail, {"turn": turn}))
+        if answer.tail:
+            events.append(("model.text", answer.tail, {"turn": turn}))
         self._turns += 1
         content = [_block(b) for b in reply.content]
         content = [b for b in content if not (b.get("type") == "text" and not b.get("text"))]
@@ -253,7 +244,7 @@ class Agent:
             result = self._end(state, DONE, text.strip()[:2000])
         step = self._step_values("turn", f"turn {turn}", started, output=text, data={
             "stop_reason": stop, "usage": reply.usage.model_dump(exclude_none=True)})
-        self._record(state, request, reply, turn, step, events)
+        self._record(state, request, answer, turn, step, events)
         return result
 
     def _end(self, state: AgentState, status: str, reason: str) -> AgentResult:
@@ -283,52 +274,6 @@ class Agent:
         return {"model": self.model, "max_tokens": self.max_tokens,
                 "system": [{"type": "text", "text": self.system, "cache_control": EPHEMERAL}],
                 "tools": tools, "messages": sent}
-
-    def _ask(self, request: dict[str, Any], turn: int) -> tuple[Any, str]:
-        """The model's reply (and its text not yet in the event log), through retries;
-        holds the run while the service is away."""
-        held = False
-        while True:
-            try:
-                reply = call_with_retries(lambda: self._stream(request, turn),
-                                          sleep=self._wait, on_wait=self._on_wait,
-                                          max_wait=self.retry_max_wait)
-            except ModelUnavailable as exc:
-                held = True
-                delay = max(self.hold_seconds, exc.retry_after or 0.0)
-                reason = (f"model service unreachable: {exc.message}; "
-                          f"trying again in {delay:.0f}s")
-                self.log.transition(m.HELD, reason, reason=reason, detail={"turn": turn})
-                self._paused_call(partial(self.control.wait, delay))
-                self._paused_call(self.control.boundary)
-                continue
-            if held and self.log.run().status == m.HELD:
-                self.log.transition(m.RUNNING, "model service reachable again", reason=None,
-                                    detail={"turn": turn})
-            return reply
-
-    def _stream(self, request: dict[str, Any], turn: int) -> Any:
-        pending: list[str] = []
-        last = self.clock()
-        with self.client.messages.stream(**request) as stream:
-            for event in stream:
-                if event.type != "text":
-                    continue
-                pending.append(event.text)
-                now = self.clock()
-                if now - last >= self.text_interval:
-                    self.log.event("model.text", "".join(pending), turn=turn)
-                    pending.clear()
-                    last = now
-            # the rest of the text goes to the event log with the turn's record
-            return stream.get_final_message(), "".join(pending)
-
-    def _wait(self, seconds: float) -> None:
-        self._paused_call(lambda: self.control.wait(seconds))
-
-    def _on_wait(self, wait: Wait) -> None:
-        self.log.event("model.retry", f"{wait.reason}, retrying in {wait.delay:.0f}s",
-                       attempt=wait.attempt, status=wait.status_code)
 
     # -- tools -----------------------------------------------------------------------
 
@@ -425,36 +370,23 @@ class Agent:
 
     # -- bookkeeping -----------------------------------------------------------------
 
-    def _record(self, state: AgentState, request: dict[str, Any], reply: Any, turn: int,
+    def _record(self, state: AgentState, request: dict[str, Any], answer: Answer, turn: int,
                 step: dict[str, Any], events: Sequence[Said]) -> None:
         """The turn's step, usage, cost, run totals, flight recording, events and the
         checkpoint: one transaction, so a crash leaves all of them or none."""
-        u = reply.usage
-        usage = TurnUsage(fresh=u.input_tokens or 0, output=u.output_tokens or 0,
-                          cache_write=u.cache_creation_input_tokens or 0,
-                          cache_read=u.cache_read_input_tokens or 0,
-                          cost=self.prices.cost(self.model, u))
+        usage = answer.usage
         state.elapsed = self._elapsed()
-        recorded = envelope(reply.model_dump(mode="json", warnings=False), attempt=state.attempt,
-                            streamed=True)
         run_id = self.log.run_id
         with self.log.db.write() as s:
             turnlog.add_step(s, step)
             turnlog.add_events(s, run_id, self.log.stage, events)
-            turnlog.add_turn(s, run_id, turn, self.model, usage,
-                             request=self.redact({**request, "stream": True}),
-                             response=self.redact(recorded))
+            self.llm.record(s, request=request, answer=answer, turn=turn,
+                            attempt=state.attempt)
             checkpoint.save(s, run_id, state)
         spent = self._spend
         self._spend = Spend(turns=spent.turns + 1, tokens=spent.tokens + usage.tokens,
                             usd=None if spent.usd is None or usage.cost is None
                             else spent.usd + usage.cost)
-        if usage.cost is None and not self._cost_warned:
-            self._cost_warned = True
-            self.log.event("agent.cost_unknown",
-                           f"no price for model {self.model!r}: the run's cost is unknown"
-                           + (" and its dollar budget cannot be checked"
-                              if self.budget.usd is not None else ""))
 
     def _save(self, state: AgentState, events: Sequence[Said] = (),
               step: StepHandle | None = None) -> None:

@@ -4,7 +4,10 @@ One `store.models.Exchange` row per model reply. `request` is the request body a
 (model, max_tokens, system, tools, messages with their cache_control marks, stream);
 `response` is a small envelope::
 
-    {"attempt": 1, "streamed": true, "message": {...the final Message, as JSON...}}
+    {"attempt": 1, "streamed": true, "purpose": "agent",
+     "message": {...the final Message, as JSON...}}
+
+(`purpose`: agent, plan or judge; replay serves agent replies only.)
 
 (for a stream, the message is the one the SDK assembled from the events). `andon replay`
 serves the recorded messages back to the agent loop (engine.ops.replay).
@@ -66,5 +69,6 @@ class Redactor:
         return value
 
 
-def envelope(message: dict[str, Any], *, attempt: int, streamed: bool) -> dict[str, Any]:
-    return {"attempt": attempt, "streamed": streamed, "message": message}
+def envelope(message: dict[str, Any], *, attempt: int, streamed: bool,
+             purpose: str = "agent") -> dict[str, Any]:
+    return {"attempt": attempt, "streamed": streamed, "purpose": purpose, "message": message}

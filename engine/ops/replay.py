@@ -132,7 +132,8 @@ def replay(home: Home, db: Database, run_id: int, *, keep: bool = False) -> Repl
         raise UserError(f"run {run_id}: head commit {run.head_commit[:10]} is not in "
                         f"{repo} ({err.strip()})")
     original_tree = original_tree.strip()
-    recorded = [x for x in exchanges if isinstance(x.response, dict)
+    # the agent's replies only: the plan and the judge are not part of its conversation
+    recorded = [x for x in exchanges if x.purpose == "agent" and isinstance(x.response, dict)
                 and isinstance(x.response.get("message"), dict)
                 and isinstance(x.request, dict)]
     if not recorded:

@@ -46,8 +46,8 @@ from andon.engine.factory.home import Home
 from andon.engine.forge.landing import Landing
 from andon.engine.gates.gate import PolicyGatekeeper
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
+from andon.engine.llm.client import JUDGE, PLAN, ModelClient
 from andon.engine.llm.provider import SCRIPTED, open_model, provider_of
-from andon.engine.llm.retry import call_with_retries
 from andon.engine.pipeline import delivery, postmerge, scenarios
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.pipeline.outcome import Failure, RunEnded
@@ -122,7 +122,7 @@ class Pipeline:
             assert spec is not None
         self.ctx = RunContext(run=run, spec=spec)
         self.policy: Policy = Policy.default(run.category, run.level)
-        self._model: tuple[Any, str] | None = None
+        self._model: ModelClient | None = None
         self.gatekeeper: Gatekeeper = Gatekeeper()
         self.landing: Landing | None = None  # delivery through a forge, if the repo has one
 
@@ -271,12 +271,13 @@ class Pipeline:
         self.control.boundary()
         self.log.enter("plan")
         ws = self._ws()
-        client, model_name = self._client()
+        llm = self._client()
         system = system_prompt(self.ctx.spec, ws.path)
         messages: list[dict[str, Any]] = [{"role": "user", "content": PLAN_REQUEST}]
         for _ in range(MAX_PLAN_REVISIONS):
             with self.log.step("plan", "plan") as step:
-                text = self._ask(client, model_name, system, messages, PLAN_MAX_TOKENS)
+                text = llm.call(system=system, messages=messages, max_tokens=PLAN_MAX_TOKENS,
+                                purpose=PLAN).text.strip()
                 step.output = text
             self.log.event("plan", "the model wrote a plan", chars=len(text))
             decision = self.gatekeeper.plan(text)
@@ -345,17 +346,16 @@ class Pipeline:
 
     def _run_agent(self, ws: Workspace, messages: list[dict[str, Any]], attempt: int) -> Any:
         """The agent loop for one attempt (resuming from its checkpoint when there is one)."""
-        client, model_name = self._client()
-        self.log.update(model=model_name)
+        llm = self._client()
+        self.log.update(model=llm.model)
         sandbox = self._sandbox(ws.path)
         tools: list[Tool] = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
         try:
-            agent = Agent(client=client, model=model_name, tools=tools, log=self.log,
+            agent = Agent(client=llm.client, model=llm.model, tools=tools, log=self.log,
                           system=system_prompt(self.ctx.spec, ws.path),
                           budget=RunBudget.tightest(self.ctx.spec.budget, self.policy.budget),
                           control=_TurnCommits(self.control, self.commit_turn),
-                          gatekeeper=self.gatekeeper,
-                          prices=self.home.config.price_overrides())
+                          gatekeeper=self.gatekeeper, llm=llm)
             result = agent.run(messages, attempt=attempt)
             while result.status == "budget" and result.breach is not None:
                 if not self.gatekeeper.budget(result.breach.reason).approved:
@@ -441,11 +441,11 @@ class Pipeline:
 
     def _judge(self, scenario: scenarios.Scenario, ws: Workspace,
                trials: int) -> scenarios.ScenarioResult:
-        client, model_name = self._client()
+        llm = self._client()
 
         def ask(system: str, text: str) -> str:
-            return self._ask(client, model_name, system,
-                             [{"role": "user", "content": text}], JUDGE_MAX_TOKENS)
+            return llm.call(system=system, messages=[{"role": "user", "content": text}],
+                            max_tokens=JUDGE_MAX_TOKENS, purpose=JUDGE).text.strip()
 
         return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
 
@@ -796,36 +796,22 @@ class Pipeline:
             spend["minutes"] = minutes / limits["minutes"]
         return spend
 
-    def _client(self) -> tuple[Any, str]:
-        """The run's model client and model name, opened once per execution (a scripted
-        model keeps its place in the script across the plan and every attempt)."""
+    def _client(self) -> ModelClient:
+        """The run's model client, opened once per execution (a scripted model keeps its
+        place in the script across the plan and every attempt)."""
         if self._model is None:
             # A resumed run's model goes on after the turns its conversation holds.
-            self._model = open_model(self.ctx.spec, self.home, answered=self.log.run().turns)
+            client, name = open_model(self.ctx.spec, self.home, answered=self.log.run().turns)
+            self._model = ModelClient(client, name, self.log, control=self.control,
+                                      prices=self.home.config.price_overrides())
         return self._model
 
     def _close_model(self) -> None:
         if self._model is not None:
-            client, self._model = self._model[0], None
+            client, self._model = self._model.client, None
             close = getattr(client, "close", None)
             if close is not None:
                 close()
-
-    def _ask(self, client: Any, model: str, system: str, messages: list[dict[str, Any]],
-             max_tokens: int) -> str:
-        """One Messages request without tools (plan, scenario judge); counts its usage."""
-        reply = call_with_retries(lambda: client.messages.create(
-            model=model, max_tokens=max_tokens, system=system, messages=messages))
-        from andon.engine.llm.pricing import cost
-
-        usage = reply.usage
-        spent = cost(model, usage, self.home.config.price_overrides())
-        run = self.log.run()
-        self.ctx.run = self.log.update(
-            tokens_in=run.tokens_in + usage.input_tokens,
-            tokens_out=run.tokens_out + usage.output_tokens,
-            cost_usd=None if spent is None or run.cost_usd is None else run.cost_usd + spent)
-        return "".join(b.text for b in reply.content if b.type == "text").strip()
 
     def _retire_worktree(self, status: str) -> None:
         """Remove the run's worktree (and its merged branch) unless retention keeps it."""

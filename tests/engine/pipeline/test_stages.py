@@ -64,7 +64,7 @@ def rows(db: Database, model: Any, run_id: int) -> list[Any]:
 
 def requests(db: Database, run_id: int) -> list[dict[str, Any]]:
     """Every request body the agent sent to the model, as recorded."""
-    return [row.request for row in rows(db, m.Exchange, run_id)]
+    return [row.request for row in rows(db, m.Exchange, run_id) if row.purpose == "agent"]
 
 
 def user_texts(request: dict[str, Any]) -> str:
@@ -239,6 +239,18 @@ def test_the_plan_is_written_without_tools_gated_and_given_to_the_agent(
     assert first["tools"] and plan in user_texts(first)
     stages = [e.stage for e in rows(db, m.Event, run_id) if e.kind == "stage"]
     assert stages[:3] == ["prepare", "plan", "implement"]
+    # the plan call is accounted like a turn (usage row, recording) without being one
+    usage = rows(db, m.Usage, run_id)
+    assert [(u.purpose, u.turn) for u in usage] == [("plan", 0), ("agent", 1), ("agent", 2)]
+    assert usage[0].cost_usd and usage[0].input_tokens
+    exchanges = rows(db, m.Exchange, run_id)
+    assert exchanges[0].purpose == "plan" and exchanges[0].response["purpose"] == "plan"
+    assert exchanges[0].response["message"]["content"][0]["text"] == plan
+    assert "tools" not in exchanges[0].request
+    with db.read() as s:
+        run = s.get(m.Run, run_id)
+    assert run is not None and run.turns == 2
+    assert run.cost_usd == pytest.approx(sum(u.cost_usd or 0 for u in usage))
 
 
 def test_a_rejected_plan_rejects_the_run_before_any_change(
