@@ -34,6 +34,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class RawJSON(str):
+    """A value already serialised as JSON: a JSONText column stores it as it is (the
+    flight recorder serialises a turn's records once, to redact them)."""
+
+
 class JSONText(TypeDecorator[Any]):
     """JSON in a TEXT column (compact, key order kept)."""
 
@@ -43,6 +48,8 @@ class JSONText(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
         if value is None:
             return None
+        if isinstance(value, RawJSON):
+            return str(value)
         return json.dumps(value, separators=(",", ":"), default=str)
 
     def process_result_value(self, value: str | None, dialect: Any) -> Any:

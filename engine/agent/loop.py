@@ -133,6 +133,13 @@ class Agent:
             text_interval=text_interval, clock=clock)
         self.timings: list[TurnTiming] = []
         self._prev_mark: int | None = None
+        # built once: the same objects every turn, so the recorder sees they are unchanged
+        definitions = [tool.definition() for tool in self.tools.values()]
+        if definitions:
+            definitions[-1] = {**definitions[-1], "cache_control": EPHEMERAL}
+        self._tool_defs = definitions
+        self._system = [{"type": "text", "text": self.system, "cache_control": EPHEMERAL}]
+        self._sent: list[dict[str, Any]] | None = None  # the last request's messages
 
     # -- the loop --------------------------------------------------------------------
 
@@ -145,17 +152,19 @@ class Agent:
         """Talk with the model until it is done (or a budget, a loop or the API stops it);
         resumes from this attempt's checkpoint when there is one (see the module doc)."""
         state = checkpoint.latest(self.log.db, self.log.run_id, attempt)
+        # a fresh attempt's first row holds its whole conversation; later rows, their turn's
+        self._row_saved = state is not None
         if state is None:
-            prior = checkpoint.latest(self.log.db, self.log.run_id)
             state = AgentState(attempt=attempt, turn=self.log.run().turns,
                                messages=[dict(msg) for msg in messages],
-                               elapsed=prior.elapsed if prior else 0.0)
+                               elapsed=checkpoint.elapsed(self.log.db, self.log.run_id))
         elif state.phase == ENDED:
             return AgentResult(state.status or DONE, state.reason, 0, state.messages)
         else:
             self.log.event("agent.resume", f"resuming attempt {attempt} after turn "
                            f"{state.turn} ({state.phase})", turn=state.turn)
         self._state = state
+        self._sent = None  # the first request of each run() is recorded whole
         self._guard = LoopGuard(state.calls)
         self._started = self.clock()
         self._paused = 0.0
@@ -191,7 +200,7 @@ class Agent:
     def _turn(self, state: AgentState) -> AgentResult | None:
         """One model request and what its reply asks for; a result when the loop ends."""
         turn = state.turn + 1
-        request = self._request(state.messages)
+        request, same = self._request(state.messages)
         started = utcnow()
         t0 = self.clock()
         paused0 = self._paused
@@ -218,9 +227,13 @@ class Agent:
         state.stop_reason = stop
         if state.messages and state.messages[-1].get("role") == "assistant":
             # pause_turn: the reply continues the same assistant turn.
+            if self._row_saved:
+                state.begin_row(len(state.messages) - 1)
             previous = state.messages[-1]
             state.messages[-1] = {**previous, "content": _content(previous) + content}
         else:
+            if self._row_saved:
+                state.begin_row()
             state.messages.append({"role": "assistant",
                                    "content": content or [{"type": "text", "text": "(empty)"}]})
         calls = [b for b in content if b.get("type") == "tool_use"]
@@ -244,7 +257,7 @@ class Agent:
             result = self._end(state, DONE, text.strip()[:2000])
         step = self._step_values("turn", f"turn {turn}", started, output=text, data={
             "stop_reason": stop, "usage": reply.usage.model_dump(exclude_none=True)})
-        self._record(state, request, answer, turn, step, events)
+        self._record(state, request, answer, turn, step, events, same)
         return result
 
     def _end(self, state: AgentState, status: str, reason: str) -> AgentResult:
@@ -256,13 +269,12 @@ class Agent:
 
     # -- the model request -----------------------------------------------------------
 
-    def _request(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(self, messages: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
         """The request body with cache breakpoints: the tools, the system prompt, the
         latest message, and the message that was latest on the previous turn (its prefix
-        is in the cache; marking it keeps the read even after a turn with many blocks)."""
-        tools = [tool.definition() for tool in self.tools.values()]
-        if tools:
-            tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
+        is in the cache; marking it keeps the read even after a turn with many blocks).
+        Also how many leading messages are the very ones the previous request carried:
+        the flight recorder keeps only the rest."""
         sent = list(messages)
         last = len(sent) - 1
         marks = {last}
@@ -271,9 +283,14 @@ class Agent:
         for i in marks:
             sent[i] = _marked(sent[i])
         self._prev_mark = last
-        return {"model": self.model, "max_tokens": self.max_tokens,
-                "system": [{"type": "text", "text": self.system, "cache_control": EPHEMERAL}],
-                "tools": tools, "messages": sent}
+        same = 0
+        if self._sent is not None:
+            limit = min(len(self._sent), len(messages))
+            while same < limit and messages[same] is self._sent[same]:
+                same += 1
+        self._sent = list(messages)
+        return {"model": self.model, "max_tokens": self.max_tokens, "system": self._system,
+                "tools": self._tool_defs, "messages": sent}, same
 
     # -- tools -----------------------------------------------------------------------
 
@@ -371,7 +388,7 @@ class Agent:
     # -- bookkeeping -----------------------------------------------------------------
 
     def _record(self, state: AgentState, request: dict[str, Any], answer: Answer, turn: int,
-                step: dict[str, Any], events: Sequence[Said]) -> None:
+                step: dict[str, Any], events: Sequence[Said], same: int) -> None:
         """The turn's step, usage, cost, run totals, flight recording, events and the
         checkpoint: one transaction, so a crash leaves all of them or none."""
         usage = answer.usage
@@ -381,8 +398,9 @@ class Agent:
             turnlog.add_step(s, step)
             turnlog.add_events(s, run_id, self.log.stage, events)
             self.llm.record(s, request=request, answer=answer, turn=turn,
-                            attempt=state.attempt)
+                            attempt=state.attempt, messages_from=same)
             checkpoint.save(s, run_id, state)
+        self._row_saved = True
         spent = self._spend
         self._spend = Spend(turns=spent.turns + 1, tokens=spent.tokens + usage.tokens,
                             usd=None if spent.usd is None or usage.cost is None
@@ -395,6 +413,7 @@ class Agent:
         state.elapsed = self._elapsed()
         with self.log.db.write() as s:
             checkpoint.save(s, self.log.run_id, state)
+            self._row_saved = True
             turnlog.add_events(s, self.log.run_id, self.log.stage, events)
             if step is not None:
                 turnlog.finish_step(s, step.id, status=step.status, output=step.output,

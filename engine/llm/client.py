@@ -97,6 +97,7 @@ class ModelClient:
         self.text_interval = text_interval
         self.clock = clock
         self._cost_warned = False
+        self._head: tuple[Any, Any] = (None, None)  # the last recorded system and tools
 
     # -- asking ----------------------------------------------------------------------
 
@@ -158,20 +159,38 @@ class ModelClient:
     # -- recording -------------------------------------------------------------------
 
     def record(self, s: Session, *, request: dict[str, Any], answer: Answer, turn: int,
-               attempt: int, purpose: str = AGENT) -> None:
+               attempt: int, purpose: str = AGENT, messages_from: int = 0) -> None:
         """The call's usage row, flight recording and run totals, inside the caller's
-        write session; the first unpriced call also says the cost is now unknown."""
+        write session; the first unpriced call also says the cost is now unknown.
+
+        `messages_from`: the request's first messages (up to that index) are the ones
+        the previous recorded request carried; the recording keeps only the rest (and
+        the system prompt and tools only when they changed), so a long run's
+        recordings grow with what each turn added, and only that is redacted."""
         recorded = envelope(answer.message.model_dump(mode="json", warnings=False),
                             attempt=attempt, streamed=True, purpose=purpose)
         add_call(s, self.log.run_id, turn, self.model, answer.usage,
-                         request=self.redact({**request, "stream": True}),
-                         response=self.redact(recorded), purpose=purpose)
+                 request=self.redact.json(self._delta(request, messages_from)),
+                 response=self.redact.json(recorded), purpose=purpose)
         if answer.usage.cost is None and not self._cost_warned:
             self._cost_warned = True
             add_event(s, self.log.run_id, self.log.stage, "agent.cost_unknown",
                       f"no price for model {self.model!r}: the run's cost is unknown and "
                       "its dollar budget cannot be checked (set one in andon.toml "
                       f"[prices.{self.model}])")
+
+    def _delta(self, request: dict[str, Any], messages_from: int) -> dict[str, Any]:
+        head = (request.get("system"), request.get("tools"))
+        same_head = messages_from > 0 and all(
+            a is b for a, b in zip(head, self._head, strict=True))
+        self._head = head
+        recorded = {k: v for k, v in request.items()
+                    if k != "messages" and not (same_head and k in ("system", "tools"))}
+        recorded["stream"] = True
+        if messages_from:
+            recorded["messages_from"] = messages_from
+        recorded["messages"] = request["messages"][messages_from:]
+        return recorded
 
     def call(self, *, system: str, messages: list[dict[str, Any]], max_tokens: int,
              purpose: str, attempt: int = 0) -> Answer:

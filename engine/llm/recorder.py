@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from andon.engine.workspace.environment import is_secret
+from andon.store.types import RawJSON
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_CHARS = 8
@@ -51,6 +52,18 @@ class Redactor:
 
     def text(self, value: str) -> str:
         return self._pattern.sub(REDACTED, value)
+
+    def json(self, value: Any) -> RawJSON:
+        """`value` serialised as JSON with every secret redacted: one serialisation, and
+        a parse only when something was replaced (to be sure the text is still JSON)."""
+        try:
+            text, replaced = self._json_pattern.subn(REDACTED, json.dumps(
+                value, separators=(",", ":")))
+            if replaced:
+                json.loads(text)
+            return RawJSON(text)
+        except (TypeError, ValueError):  # not plain JSON (or a freak match): value by value
+            return RawJSON(json.dumps(self._walk(value), separators=(",", ":"), default=str))
 
     def __call__(self, value: Any) -> Any:
         """A copy of a JSON-like value with every string redacted."""

@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from andon.engine.agent import checkpoint
 from andon.engine.agent.budget import RunBudget
 from andon.engine.agent.loop import Agent
 from andon.engine.agent.prompt import system_prompt
@@ -675,12 +676,7 @@ class Pipeline:
     def _continued(self, attempt: int, feedback: str) -> list[dict[str, Any]]:
         """The previous attempt's conversation plus the feedback (a fresh conversation
         with the feedback when that one is not at hand)."""
-        with self.db.read() as s:
-            row = s.exec(select(m.Checkpoint)
-                         .where(m.Checkpoint.run_id == self.ctx.run.id,
-                                m.Checkpoint.attempt == attempt - 1)
-                         .order_by(col(m.Checkpoint.turn).desc()).limit(1)).first()
-        messages = list(row.messages) if row is not None else []
+        messages = checkpoint.conversation(self.db, self.ctx.run.id or 0, attempt - 1)
         if messages and messages[-1].get("role") == "assistant":
             return [*messages, {"role": "user", "content": feedback}]
         return [{"role": "user", "content": f"{FIRST_MESSAGE}\n\n{feedback}"}]
