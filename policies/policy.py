@@ -135,6 +135,19 @@ class PromoteWhen(BaseModel):
                                    description="merged changes reverted after merge")
 
 
+class Context(BaseModel):
+    """How much of a long conversation the agent sends (engine.agent.context): after a cut it
+    keeps the latest `keep_turns` turns, the latest `keep_results` of them with their tool
+    output, and moves again after `batch` more turns (so the prompt cache is rebuilt
+    once per batch)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keep_turns: int = Field(default=20, ge=2, description="turns kept after a cut")
+    keep_results: int = Field(default=8, ge=1, description="latest turns keeping tool output")
+    batch: int = Field(default=20, ge=1, description="turns between two cuts")
+
+
 class Policy(BaseModel):
     """One category's settings. Immutable: change with ``policy.model_copy(update=...)``
     (or `with_level`), which does not re-validate; build a new Policy for user input."""
@@ -160,6 +173,7 @@ class Policy(BaseModel):
     promote_when: PromoteWhen = Field(default_factory=PromoteWhen)
     network: bool = False
     allow_unsandboxed: bool = False
+    context: Context = Field(default_factory=Context)
 
     # -- validation -------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ class AgentState:
     elapsed: float = 0.0  # agent working seconds for the run, across attempts
     calls: list[str] = field(default_factory=list)  # loop-guard history
     start: int = 0  # where this turn's row begins in `messages` (stored as "from")
-    context: dict[str, Any] = field(default_factory=dict)  # engine.context's cut points
+    context: dict[str, Any] = field(default_factory=dict)  # engine.agent.context's cut points
 
     def to_state(self) -> dict[str, Any]:
         # Not dataclasses.asdict: that deep-copies the whole conversation first.

@@ -48,6 +48,7 @@ import anthropic
 from andon.engine.agent import checkpoint, turnlog
 from andon.engine.agent.budget import Breach, RunBudget, Spend
 from andon.engine.agent.checkpoint import ENDED, MODEL, TOOLS, AgentState
+from andon.engine.agent.context import ContextPolicy, Window
 from andon.engine.agent.loopguard import LoopGuard
 from andon.engine.agent.preview import preview
 from andon.engine.agent.tools.base import Tool, ToolOutcome
@@ -116,6 +117,7 @@ class Agent:
         redactor: Redactor | None = None,
         clock: Callable[[], float] = time.monotonic,
         llm: ModelClient | None = None,
+        context: Any = None,
     ) -> None:
         self.model = model
         self.tools = {tool.name: tool for tool in tools}
@@ -132,6 +134,7 @@ class Agent:
             retry_max_wait=retry_max_wait, hold_seconds=hold_seconds,
             text_interval=text_interval, clock=clock)
         self.timings: list[TurnTiming] = []
+        self.window = Window(ContextPolicy.of(context))  # what of the conversation is sent
         self._prev_mark: int | None = None
         # built once: the same objects every turn, so the recorder sees they are unchanged
         definitions = [tool.definition() for tool in self.tools.values()]
@@ -139,7 +142,7 @@ class Agent:
             definitions[-1] = {**definitions[-1], "cache_control": EPHEMERAL}
         self._tool_defs = definitions
         self._system = [{"type": "text", "text": self.system, "cache_control": EPHEMERAL}]
-        self._sent: list[dict[str, Any]] | None = None  # the last request's messages
+        self._seen: tuple[int, Any] | None = None  # the recorded conversation: length, last
 
     # -- the loop --------------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class Agent:
             self.log.event("agent.resume", f"resuming attempt {attempt} after turn "
                            f"{state.turn} ({state.phase})", turn=state.turn)
         self._state = state
-        self._sent = None  # the first request of each run() is recorded whole
+        self._seen = None  # the first request of each run() is recorded whole
         self._guard = LoopGuard(state.calls)
         self._started = self.clock()
         self._paused = 0.0
@@ -200,7 +203,13 @@ class Agent:
     def _turn(self, state: AgentState) -> AgentResult | None:
         """One model request and what its reply asks for; a result when the loop ends."""
         turn = state.turn + 1
-        request, same = self._request(state.messages)
+        moved = self.window.advance(state.messages, state.context)
+        if moved:  # a new prefix: the previous turn's breakpoint is gone
+            self._prev_mark = None
+        view = self.window.view(state.messages, state.context)
+        request = self._request(view)
+        same = self._recorded(state.messages)
+        added = state.messages[same:]  # what the recording does not have yet
         started = utcnow()
         t0 = self.clock()
         paused0 = self._paused
@@ -217,6 +226,10 @@ class Agent:
         reply = answer.message
         text = answer.text
         events: list[Said] = []
+        if moved:
+            events.append(("agent.context", f"sending the task and the latest "
+                           f"{(len(view) - 1) // 2} of {len(state.messages) // 2} turns "
+                           "(older tool output cleared)", {"turn": turn, **state.context}))
         if answer.tail:
             events.append(("model.text", answer.tail, {"turn": turn}))
         self._turns += 1
@@ -257,7 +270,7 @@ class Agent:
             result = self._end(state, DONE, text.strip()[:2000])
         step = self._step_values("turn", f"turn {turn}", started, output=text, data={
             "stop_reason": stop, "usage": reply.usage.model_dump(exclude_none=True)})
-        self._record(state, request, answer, turn, step, events, same)
+        self._record(state, {**request, "messages": added}, answer, turn, step, events, same)
         return result
 
     def _end(self, state: AgentState, status: str, reason: str) -> AgentResult:
@@ -269,12 +282,10 @@ class Agent:
 
     # -- the model request -----------------------------------------------------------
 
-    def _request(self, messages: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    def _request(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The request body with cache breakpoints: the tools, the system prompt, the
         latest message, and the message that was latest on the previous turn (its prefix
-        is in the cache; marking it keeps the read even after a turn with many blocks).
-        Also how many leading messages are the very ones the previous request carried:
-        the flight recorder keeps only the rest."""
+        is in the cache; marking it keeps the read even after a turn with many blocks)."""
         sent = list(messages)
         last = len(sent) - 1
         marks = {last}
@@ -283,14 +294,20 @@ class Agent:
         for i in marks:
             sent[i] = _marked(sent[i])
         self._prev_mark = last
-        same = 0
-        if self._sent is not None:
-            limit = min(len(self._sent), len(messages))
-            while same < limit and messages[same] is self._sent[same]:
-                same += 1
-        self._sent = list(messages)
         return {"model": self.model, "max_tokens": self.max_tokens, "system": self._system,
-                "tools": self._tool_defs, "messages": sent}, same
+                "tools": self._tool_defs, "messages": sent}
+
+    def _recorded(self, messages: list[dict[str, Any]]) -> int:
+        """How many leading messages of the conversation the flight recorder already
+        has (it keeps the rest): all it had, but the last when a pause_turn reply
+        replaced it; none at the start of a run() call."""
+        seen, self._seen = self._seen, (len(messages), messages[-1] if messages else None)
+        if seen is None:
+            return 0
+        count, last = seen
+        if count and count <= len(messages) and messages[count - 1] is last:
+            return count
+        return max(0, count - 1)
 
     # -- tools -----------------------------------------------------------------------
 
@@ -390,7 +407,8 @@ class Agent:
     def _record(self, state: AgentState, request: dict[str, Any], answer: Answer, turn: int,
                 step: dict[str, Any], events: Sequence[Said], same: int) -> None:
         """The turn's step, usage, cost, run totals, flight recording, events and the
-        checkpoint: one transaction, so a crash leaves all of them or none."""
+        checkpoint: one transaction, so a crash leaves all of them or none. `request`
+        carries the conversation's messages from index `same` on."""
         usage = answer.usage
         state.elapsed = self._elapsed()
         run_id = self.log.run_id
@@ -398,7 +416,7 @@ class Agent:
             turnlog.add_step(s, step)
             turnlog.add_events(s, run_id, self.log.stage, events)
             self.llm.record(s, request=request, answer=answer, turn=turn,
-                            attempt=state.attempt, messages_from=same)
+                            attempt=state.attempt, messages_from=same, context=state.context)
             checkpoint.save(s, run_id, state)
         self._row_saved = True
         spent = self._spend

@@ -159,18 +159,22 @@ class ModelClient:
     # -- recording -------------------------------------------------------------------
 
     def record(self, s: Session, *, request: dict[str, Any], answer: Answer, turn: int,
-               attempt: int, purpose: str = AGENT, messages_from: int = 0) -> None:
+               attempt: int, purpose: str = AGENT, messages_from: int = 0,
+               context: dict[str, Any] | None = None) -> None:
         """The call's usage row, flight recording and run totals, inside the caller's
         write session; the first unpriced call also says the cost is now unknown.
 
-        `messages_from`: the request's first messages (up to that index) are the ones
-        the previous recorded request carried; the recording keeps only the rest (and
-        the system prompt and tools only when they changed), so a long run's
-        recordings grow with what each turn added, and only that is redacted."""
+        The agent records its conversation rather than the window of it a request sends
+        (engine.agent.context): its `request["messages"]` are the conversation's from index
+        `messages_from` on (what the previous recording did not have), recorded with
+        the window's points (`context`), and the system prompt and tools only when they
+        changed. So
+        a long run's recordings grow with what each turn added, and only that is
+        redacted; the window sent is `Window.view(conversation, context)`."""
         recorded = envelope(answer.message.model_dump(mode="json", warnings=False),
                             attempt=attempt, streamed=True, purpose=purpose)
         add_call(s, self.log.run_id, turn, self.model, answer.usage,
-                 request=self.redact.json(self._delta(request, messages_from)),
+                 request=self.redact.json(self._delta(request, messages_from, context)),
                  response=self.redact.json(recorded), purpose=purpose)
         if answer.usage.cost is None and not self._cost_warned:
             self._cost_warned = True
@@ -179,7 +183,8 @@ class ModelClient:
                       "its dollar budget cannot be checked (set one in andon.toml "
                       f"[prices.{self.model}])")
 
-    def _delta(self, request: dict[str, Any], messages_from: int) -> dict[str, Any]:
+    def _delta(self, request: dict[str, Any], messages_from: int,
+               context: dict[str, Any] | None) -> dict[str, Any]:
         head = (request.get("system"), request.get("tools"))
         same_head = messages_from > 0 and all(
             a is b for a, b in zip(head, self._head, strict=True))
@@ -187,9 +192,11 @@ class ModelClient:
         recorded = {k: v for k, v in request.items()
                     if k != "messages" and not (same_head and k in ("system", "tools"))}
         recorded["stream"] = True
+        if context:
+            recorded["context"] = dict(context)
         if messages_from:
             recorded["messages_from"] = messages_from
-        recorded["messages"] = request["messages"][messages_from:]
+        recorded["messages"] = request["messages"]
         return recorded
 
     def call(self, *, system: str, messages: list[dict[str, Any]], max_tokens: int,

@@ -356,7 +356,7 @@ class Pipeline:
                           system=system_prompt(self.ctx.spec, ws.path),
                           budget=RunBudget.tightest(self.ctx.spec.budget, self.policy.budget),
                           control=_TurnCommits(self.control, self.commit_turn),
-                          gatekeeper=self.gatekeeper, llm=llm)
+                          gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context)
             result = agent.run(messages, attempt=attempt)
             while result.status == "budget" and result.breach is not None:
                 if not self.gatekeeper.budget(result.breach.reason).approved:

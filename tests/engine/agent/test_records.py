@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from andon.engine.agent import checkpoint
+from andon.engine.agent.context import Window
 from andon.engine.llm.scripted import ScriptedModel
 from andon.store import models as m
 from andon.store.db import Database
@@ -73,10 +74,20 @@ def test_each_turn_stores_only_what_it_added_and_the_conversation_rebuilds_exact
     assert all("system" not in x.request and "tools" not in x.request for x in exchanges[1:])
     assert all(len(x.request["messages"]) <= 2 for x in exchanges[1:])
     # applying the deltas gives back every request the model received
-    rebuilt: list[dict[str, Any]] = []
-    for x, sent in zip(exchanges, model.requests, strict=True):
-        rebuilt = rebuilt[:x.request.get("messages_from", 0)] + x.request["messages"]
-        assert _plain(rebuilt) == _plain(sent["messages"])
+    assert requests_from(exchanges) == [_plain(sent["messages"]) for sent in model.requests]
+
+
+def requests_from(exchanges: list[m.Exchange], window: Window | None = None
+                  ) -> list[list[dict[str, Any]]]:
+    """The messages of each recorded request: the conversation rebuilt from the
+    recordings' deltas, seen through the window at the recorded points."""
+    window = window or Window()
+    conversation: list[dict[str, Any]] = []
+    sent = []
+    for x in exchanges:
+        conversation = conversation[:x.request.get("messages_from", 0)] + x.request["messages"]
+        sent.append(_plain(window.view(conversation, x.request.get("context", {}))))
+    return sent
 
 
 def test_records_stay_the_same_size_per_turn_as_the_run_grows(kit: Kit) -> None:
