@@ -64,7 +64,7 @@ from andon.engine.workspace.worktree import RepoSettings, Workspace
 from andon.policies.policy import Policy
 from andon.policies.stored import load_policy
 from andon.store import models as m
-from andon.store.clock import as_utc, utcnow
+from andon.store.clock import utcnow
 from andon.store.db import Database, fault_message, in_database, storage_fault
 
 FEEDBACK_TAIL = 3_000  # characters of a failed check's output the agent is shown
@@ -787,9 +787,10 @@ class Pipeline:
         spend: dict[str, float] = {"turns": run.turns / limits["turns"]}
         if run.cost_usd is not None:
             spend["usd"] = run.cost_usd / limits["usd"]
-        if run.started_at is not None:
-            minutes = (utcnow() - as_utc(run.started_at)).total_seconds() / 60
-            spend["minutes"] = minutes / limits["minutes"]
+        # working minutes, as the budget counts them: not gates, the cord, or the engine
+        # being stopped (the wall clock since the start would count all of those)
+        minutes = checkpoint.elapsed(self.db, run.id or 0) / 60
+        spend["minutes"] = minutes / limits["minutes"]
         return spend
 
     def _client(self) -> ModelClient:

@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from andon.engine.workspace import worktree as workspace
 from andon.policies.policy import Policy
 from andon.policies.stored import load_policy, save_policies
 from andon.store import models as m
+from andon.store.clock import utcnow
 from andon.store.db import Database
 from tests.conftest import git, write_spec
 
@@ -213,6 +215,23 @@ def test_different_failures_use_up_max_attempts_and_fail(
     assert run.attempt == 2
     assert run.reason == ("checks failed: `exit $(cat code.txt)` (exit 5) after 2 attempts "
                           "(max_attempts 2)")
+
+
+def test_a_run_started_long_ago_is_judged_by_its_working_minutes(
+        tmp_path: Path, factory: tuple[Home, Database, Path]) -> None:
+    """Time at gates, the cord or with the engine stopped is not the run's: a level-4 run
+    that started 50 minutes ago and worked for seconds has not spent a 10-minute budget."""
+    home, db, _ = factory
+    run_id = queue(db, tmp_path / "specs", "greet", script(
+        [{"text": "Writing it.", "tool_use": [edit("greet.txt", "hello\n")]},
+         {"text": "Done."}]), extra="budget: {minutes: 10}")
+    with db.write() as s:
+        run = s.get(m.Run, run_id)
+        assert run is not None
+        run.started_at = utcnow() - timedelta(minutes=50)
+
+    assert Pipeline(home, db, run_id).execute() == m.MERGED, run_row(db, run_id).reason
+    assert not [g for g in rows(db, m.Gate, run_id) if g.kind == "escalation"]
 
 
 # -- plan and review ----------------------------------------------------------------------
