@@ -65,6 +65,7 @@ class Answer:
     message: Any  # anthropic.types.Message
     usage: TurnUsage
     tail: str = ""
+    streamed: bool = True
 
     @property
     def text(self) -> str:
@@ -102,7 +103,7 @@ class ModelClient:
     # -- asking ----------------------------------------------------------------------
 
     def ask(self, request: dict[str, Any], *, turn: int | None = None,
-            pause: Pause = _unpaused) -> Answer:
+            pause: Pause = _unpaused, stream: bool = True) -> Answer:
         """The reply to one streamed request, through retries; while the service stays
         away the run is held and the same request tried again. `pause` wraps every wait
         (the agent does not count them as its working time)."""
@@ -110,7 +111,8 @@ class ModelClient:
         while True:
             try:
                 message, tail = call_with_retries(
-                    lambda: self._stream(request, turn),
+                    (lambda: self._stream(request, turn)) if stream
+                    else (lambda: (self.client.messages.create(**request), "")),
                     sleep=lambda seconds: pause(lambda: self.control.wait(seconds)),
                     on_wait=lambda wait: self._on_wait(wait, turn),
                     max_wait=self.retry_max_wait)
@@ -126,7 +128,7 @@ class ModelClient:
             if held and self.log.run().status == m.HELD:
                 self.log.transition(m.RUNNING, "model service reachable again", reason=None,
                                     detail={"turn": turn})
-            return Answer(message, self.usage(message.usage), tail)
+            return Answer(message, self.usage(message.usage), tail, streamed=stream)
 
     def usage(self, usage: Any) -> TurnUsage:
         return TurnUsage(fresh=usage.input_tokens or 0, output=usage.output_tokens or 0,
@@ -168,13 +170,14 @@ class ModelClient:
         (engine.agent.context): its `request["messages"]` are the conversation's from index
         `messages_from` on (what the previous recording did not have), recorded with
         the window's points (`context`), and the system prompt and tools only when they
-        changed. So
-        a long run's recordings grow with what each turn added, and only that is
-        redacted; the window sent is `Window.view(conversation, context)`."""
+        changed. So a long run's recordings grow with what each turn added, and only
+        that is redacted; the window sent is `Window.view(conversation, context)`."""
         recorded = envelope(answer.message.model_dump(mode="json", warnings=False),
-                            attempt=attempt, streamed=True, purpose=purpose)
+                            attempt=attempt, streamed=answer.streamed,
+                            purpose=purpose)
         add_call(s, self.log.run_id, turn, self.model, answer.usage,
-                 request=self.redact.json(self._delta(request, messages_from, context)),
+                 request=self.redact.json(self._delta(request, messages_from, context,
+                                                      answer.streamed)),
                  response=self.redact.json(recorded), purpose=purpose)
         if answer.usage.cost is None and not self._cost_warned:
             self._cost_warned = True
@@ -184,14 +187,14 @@ class ModelClient:
                       f"[prices.{self.model}])")
 
     def _delta(self, request: dict[str, Any], messages_from: int,
-               context: dict[str, Any] | None) -> dict[str, Any]:
+               context: dict[str, Any] | None, streamed: bool) -> dict[str, Any]:
         head = (request.get("system"), request.get("tools"))
         same_head = messages_from > 0 and all(
             a is b for a, b in zip(head, self._head, strict=True))
         self._head = head
         recorded = {k: v for k, v in request.items()
                     if k != "messages" and not (same_head and k in ("system", "tools"))}
-        recorded["stream"] = True
+        recorded["stream"] = streamed
         if context:
             recorded["context"] = dict(context)
         if messages_from:
@@ -205,7 +208,8 @@ class ModelClient:
         request: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens,
                                    "system": system, "messages": messages}
         turn = self.log.run().turns
-        answer = self.ask(request)  # no turn: its text is not the agent's transcript
+        # not streamed, and no turn: its text is not the agent's transcript
+        answer = self.ask(request, stream=False)
         with self.log.db.write() as s:
             self.record(s, request=request, answer=answer, turn=turn, attempt=attempt,
                         purpose=purpose)

@@ -49,8 +49,8 @@ def test_judge_calls_are_priced_recorded_and_seen_by_the_daily_budget_and_replay
                 "name": "str_replace_based_edit_tool",
                 "input": {"command": "create", "path": "greet.txt", "file_text": "hello\n"}}]),
             ms.streamed("Done.", usage=big),
-            ms.streamed("PASS\nIt says hello.", usage=big),
-            ms.streamed("FAIL\nToo curt.", usage=big))
+            ms.reply("PASS\nIt says hello.", usage=big),
+            ms.reply("FAIL\nToo curt.", usage=big))
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-" + "k" * 20)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         Pipeline(home, db, run_id).execute()
