@@ -58,5 +58,6 @@ def end_all(token: str, wait: float = END_WAIT) -> list[int]:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+                if pid not in killed:  # (a killed one may show once more before it is gone)
+                    killed.append(pid)
         time.sleep(0.02)
