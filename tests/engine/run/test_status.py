@@ -13,19 +13,12 @@ from sqlmodel import col, select
 from andon.engine.run.status import ALLOWED, IllegalTransition, StatusConflict, transition
 from andon.store import models as m
 from andon.store.db import Database
+from tests.support.rows import add_run
 
 
 def _run(db: Database, **fields: Any) -> int:
     with db.write() as s:
-        spec = s.exec(select(m.Spec)).first()
-        if spec is None:
-            spec = m.Spec(path="/specs/x.md", title="X", category="feature", repo="r")
-            s.add(spec)
-            s.flush()
-        run = m.Run(spec_id=spec.id or 0, title="X", category="feature", **fields)
-        s.add(run)
-        s.flush()
-        return run.id or 0
+        return add_run(s, **fields).id or 0
 
 
 def _stored(db: Database, run_id: int) -> tuple[str, list[tuple[str, str]]]:

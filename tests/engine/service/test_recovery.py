@@ -17,6 +17,7 @@ from andon.store import models as m
 from andon.store.clock import utcnow
 from andon.store.db import Database
 from tests.conftest import git
+from tests.support.rows import add_run
 
 HOST = socket.gethostname()
 
@@ -29,14 +30,7 @@ def dead_pid() -> int:
 
 def _run(db: Database, **fields: Any) -> int:
     with db.write() as s:
-        spec = s.exec(select(m.Spec)).first()
-        if spec is None:
-            spec = m.Spec(path="/specs/x.md", title="X", category="feature", repo="r")
-            s.add(spec)
-            s.flush()
-        run = m.Run(spec_id=spec.id or 0, title="X", category="feature", **fields)
-        s.add(run)
-        s.flush()
+        run = add_run(s, **fields)
         s.add(m.Event(run_id=run.id, kind="stage", stage=fields.get("stage"),
                       message="before the crash"))
         return run.id or 0
