@@ -30,6 +30,7 @@ from andon.engine.forge.settings import ForgeSettings
 from andon.engine.forge.weather import Backoff, ForgeError, ForgeWeather, ride_out
 from andon.engine.run.control import RunControl
 from andon.engine.run.log import RunLog
+from andon.engine.run.state import PipelineState, Pull
 from andon.engine.workspace.git import is_ancestor, run_git, try_git, unmerged_files
 from andon.engine.workspace.worktree import Workspace
 from andon.store import models as m
@@ -55,8 +56,8 @@ class Landing:
     pipeline progress (what survives a crash)."""
 
     def __init__(self, settings: ForgeSettings, forge: Forge, ws: Workspace, *,
-                 log: RunLog, control: RunControl, state: Callable[[], dict[str, Any]],
-                 mark: Callable[..., None], backoff: Backoff | None = None,
+                 log: RunLog, control: RunControl, state: Callable[[], PipelineState],
+                 mark: Callable[..., object], backoff: Backoff | None = None,
                  poll: float = POLL_SECONDS) -> None:
         self.settings, self.forge, self.ws = settings, forge, ws
         self.log, self.control = log, control
@@ -96,11 +97,12 @@ class Landing:
             step.output = (f"{ws.branch} -> {self.settings.remote} at {head[:10]}"
                            if pushed else f"{ws.branch} already at {head[:10]}")
         self.mark(forge_pushed=head)
-        known = self.state().get("pull") or {}
+        known = self.state().pull
         digest = hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:16]
         pr = None
-        if known.get("number"):
-            pr = self.ride(lambda: self.forge.get_pull(int(known["number"])))
+        if known is not None:
+            number = known.number
+            pr = self.ride(lambda: self.forge.get_pull(number))
         else:
             pr = self.ride(lambda: self.forge.find_pull(ws.branch, base))
         if pr is None or pr.state == "closed":
@@ -109,11 +111,11 @@ class Landing:
                 step.output = pr.url
             self.log.event("forge", f"opened {self._name(pr)}: {pr.url}",
                            number=pr.number, url=pr.url)
-        elif pr.state == "open" and known.get("digest") != digest:
+        elif pr.state == "open" and (known is None or known.digest != digest):
             number = pr.number
             pr = self.ride(lambda: self.forge.update_pull(number, title, body))
             self.log.event("forge", f"updated {self._name(pr)}", number=pr.number)
-        self.mark(pull={"number": pr.number, "url": pr.url, "digest": digest})
+        self.mark(pull=Pull(pr.number, pr.url, digest))
         return pr
 
     def _name(self, pr: PullRequest) -> str:
@@ -121,10 +123,10 @@ class Landing:
         return f"{what}{pr.number}"
 
     def pull_number(self) -> int:
-        number = (self.state().get("pull") or {}).get("number")
-        if not number:
+        pull = self.state().pull
+        if pull is None:
             raise ForgeError("the run has no pull request yet")
-        return int(number)
+        return pull.number
 
     # -- required checks --------------------------------------------------------------------
 
@@ -175,16 +177,15 @@ class Landing:
     def approval(self) -> tuple[str, str] | None:
         """(login, pull request URL) of a listed reviewer who approved the checked head
         on the forge, or None. Weather answers None: the gate is asked again later."""
-        pull = self.state().get("pull") or {}
-        head = self.state().get("forge_green")
-        if not (pull.get("number") and head and self.settings.reviewers):
+        pull, head = self.state().pull, self.state().forge_green
+        if not (pull and head and self.settings.reviewers):
             return None
         try:
-            logins = self.forge.approvals(int(pull["number"]), str(head))
+            logins = self.forge.approvals(pull.number, head)
         except ForgeWeather:
             return None
         allowed = [login for login in logins if login in self.settings.reviewers]
-        return (allowed[0], str(pull.get("url", ""))) if allowed else None
+        return (allowed[0], pull.url) if allowed else None
 
     # -- landing --------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class Landing:
         tip = self.ride(lambda: remote.fetch(ws.repo, self.settings, ws.base))
         if not is_ancestor(ws.path, tip, head):
             return self._integrate(tip)
-        if self.state().get("forge_green") != head:
+        if self.state().forge_green != head:
             failing = self.ci(head)
             if failing:
                 return Landed("failing", failing=failing)

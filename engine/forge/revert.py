@@ -16,6 +16,7 @@ from andon.engine.forge import remote
 from andon.engine.forge.client import CheckRun, PullRequest
 from andon.engine.forge.landing import Landing
 from andon.engine.forge.weather import ForgeError
+from andon.engine.run.state import RevertPull
 from andon.engine.workspace.git import rev_parse, run_git, try_git
 from andon.engine.workspace.worktree import temporary_worktree
 
@@ -46,8 +47,8 @@ def revert_through_pull(landing: Landing, *, run_id: int, merged: str, worktrees
     """Undo the run's merge on the forge through a pull request (see the module)."""
     ws, settings = landing.ws, landing.settings
     branch = f"andon/revert-{run_id}"
-    known = dict(landing.state().get("revert") or {})
-    head = known.get("head")
+    known = landing.state().revert
+    head = known.head if known is not None else None
     if not head:
         tip = landing.ride(lambda: remote.fetch(ws.repo, settings, ws.base))
         with temporary_worktree(ws.repo, tip, worktrees, f"revert-{run_id}") as path:
@@ -65,19 +66,20 @@ def revert_through_pull(landing: Landing, *, run_id: int, merged: str, worktrees
                 raise ForgeError(f"{branch} on {settings.name} holds someone else's "
                                  f"commit {foreign.sha[:10]}: delete it, or revert by "
                                  f"hand") from None
-        landing.mark(revert={"head": head})
+        landing.mark(revert=RevertPull(head))
     else:
         landing.ride(lambda: remote.push(ws.repo, settings, branch, head))
     pull = None
-    if known.get("number"):
-        pull = landing.ride(lambda: landing.forge.get_pull(int(known["number"])))
+    if known is not None and known.number:
+        number = known.number
+        pull = landing.ride(lambda: landing.forge.get_pull(number))
     if pull is None or pull.state == "closed":
         pull = (landing.ride(lambda: landing.forge.find_pull(branch, ws.base))
                 if pull is None else None)
     if pull is None or pull.state == "closed":
         pull = landing.ride(lambda: landing.forge.open_pull(branch, ws.base, title, body))
         landing.log.event("forge", f"opened the revert: {pull.url}", number=pull.number)
-    landing.mark(revert={"head": head, "number": pull.number, "url": pull.url})
+    landing.mark(revert=RevertPull(head, pull.number, pull.url))
     if pull.state == "merged":
         return Reverted(pull, pull.merge_commit)
     checks = landing.required_checks(head)

@@ -15,7 +15,8 @@ progress record and gatekeeper, so a delivered run resumes like any other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from typing import TYPE_CHECKING
 
 from andon.engine.errors import UserError
 from andon.engine.forge import remote
@@ -47,7 +48,7 @@ def open_landing(p: Pipeline) -> Landing | None:
         return None
     poll = p.home.config.engine.forge_poll
     landing = Landing(settings, open_forge(settings), p._ws(), log=p.log, control=p.control,
-                      state=p._state, mark=p._mark, backoff=_backoff(p), poll=poll)
+                      state=lambda: p.state, mark=p._mark, backoff=_backoff(p), poll=poll)
     if isinstance(p.gatekeeper, PolicyGatekeeper):  # levels 2, 3: approving on the forge
         p.gatekeeper.review_elsewhere = Elsewhere(lambda: _approved(landing), poll)
     return landing
@@ -117,7 +118,7 @@ def merge(p: Pipeline, attempt: int, landing: Landing) -> Failure | None:
             how = "already merged" if landed.status == "already" else "merged"
             p.log.event("merge", f"{how} on {landing.settings.name} as "
                         f"{landed.commit[:10]}", commit=landed.commit,
-                        pull=p._state().get("pull"))
+                        pull=dataclasses.asdict(p.state.pull) if p.state.pull else None)
             return None
         if landed.status == "failing":
             feedback, signature, summary = ci_feedback(landing.settings.name, landed.failing)
@@ -151,13 +152,13 @@ def merge(p: Pipeline, attempt: int, landing: Landing) -> Failure | None:
 def watch(p: Pipeline, landing: Landing) -> tuple[str, str]:
     """The post-merge watch on the forge: the base's required CI on the merge commit;
     when it fails, the run is reverted through a pull request and a person is told."""
-    state, ws, run = p._state(), p._ws(), p.ctx.run
-    commit = str(state["merged"])
-    pull: dict[str, Any] = state.get("pull") or {}
+    state, ws, run = p.state, p._ws(), p.ctx.run
+    commit = state.merged
+    assert commit is not None, "watch before merge"
     name = landing.settings.name
-    done = f"merged on {name} as {commit[:10]}" + (f" ({pull['url']})" if pull.get("url")
+    done = f"merged on {name} as {commit[:10]}" + (f" ({state.pull.url})" if state.pull
                                                    else "")
-    if state.get("watched") or not p.home.config.engine.post_merge_checks:
+    if state.watched or not p.home.config.engine.post_merge_checks:
         return m.MERGED, done
     p.control.boundary()
     p.log.enter("post-merge")

@@ -16,6 +16,7 @@ from typing import Any
 from andon.engine.errors import NotFound, UserError
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.run.log import RunLog
+from andon.engine.run.state import PipelineState
 from andon.engine.workspace.merge import revert_run
 from andon.engine.workspace.sandbox import SandboxConfig, SandboxUnavailable
 from andon.engine.workspace.worktree import CommandOutput, run_setup, temporary_worktree
@@ -96,8 +97,8 @@ def revert_merged_run(home: Any, db: Database, run_id: int, *, user: str,
         raise NotFound(f"no run {run_id}")
     if run.status != m.MERGED:
         raise UserError(f"run {run_id} is {run.status}: only a merged run can be reverted")
-    state = (run.data or {}).get("pipeline", {})
-    merged, previous = state.get("merged") or run.merge_commit, state.get("previous")
+    state = PipelineState.of(run)
+    merged, previous = state.merged or run.merge_commit, state.previous
     if not (run.repo_path and run.base and merged and previous):
         raise UserError(f"run {run_id} does not record where it merged; revert it with git")
     title = spec.title if spec else run.title

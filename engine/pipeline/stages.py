@@ -18,8 +18,9 @@
 
 Each stage either lets the run go on or ends it with a status and a reason (`RunEnded`),
 and writes steps and events through the run's `RunLog`. What a stage finished is kept in
-`run.data["pipeline"]`, so `execute()` on an interrupted run resumes: same worktree,
-finished stages skipped, the agent continuing from its checkpoint, never a second merge.
+a `PipelineState` (stored in `run.data["pipeline"]`), so `execute()` on an interrupted
+run resumes: same worktree, finished stages skipped, the agent continuing from its
+checkpoint, never a second merge.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.pipeline.outcome import Failure, RunEnded
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.log import RunLog
+from andon.engine.run.state import PipelineState, Progress
 from andon.engine.run.status import IllegalTransition, StatusConflict
 from andon.engine.workspace import links, processes
 from andon.engine.workspace import merge as merging
@@ -122,6 +124,7 @@ class Pipeline:
             spec = s.get(m.Spec, run.spec_id)
             assert spec is not None
         self.ctx = RunContext(run=run, spec=spec)
+        self.progress = Progress(db, run_id)  # loaded once, written through
         self.policy: Policy = Policy.default(run.category, run.level)
         self._model: ModelClient | None = None
         self.gatekeeper: Gatekeeper = Gatekeeper()
@@ -143,7 +146,7 @@ class Pipeline:
             self._require_sandbox()
             self.prepare()
             self.landing = delivery.open_landing(self)
-            if not self._done("merged"):
+            if not self.state.merged:
                 self.plan()
                 self.build()
             self.push()
@@ -178,7 +181,7 @@ class Pipeline:
                                                **fields)
         elif fields:
             self.ctx.run = self.log.update(**fields)
-        if self._state():
+        if self.state.started:
             self.log.event("run.resumed", f"resuming in stage {run.stage or '-'}",
                            stage=run.stage)
 
@@ -223,9 +226,9 @@ class Pipeline:
         if fresh:
             self.log.event("workspace", f"worktree {ws.path.name} on {ws.branch}",
                            spec=spec.title)
-        if fresh or not self._done("setup"):
+        if fresh or not self.state.setup:
             self._setup(ws, repo.setup)
-        ws.excluded = list(self._state().get("excluded", []))
+        ws.excluded = list(self.state.excluded)
 
     def _setup(self, ws: Workspace, commands: list[str]) -> None:
         timeout = self.home.config.engine.setup_timeout
@@ -262,9 +265,8 @@ class Pipeline:
 
     def plan(self) -> None:
         """The model's plan, written without tools, when the policy asks for one."""
-        state = self._state()
-        if "plan" in state:
-            self.ctx.plan = state["plan"]
+        if self.state.plan is not None:
+            self.ctx.plan = self.state.plan
             return
         level = self.ctx.run.level
         if not (level == 2 or (level == 3 and self.policy.plan_gate)):
@@ -297,23 +299,23 @@ class Pipeline:
     def build(self) -> None:
         """implement -> validate -> review -> merge, as many attempts as it takes."""
         while True:
-            state = self._state()
-            attempt = int(state.get("attempt", 0)) or 1
-            if state.get("implemented", 0) < attempt:
-                self.implement(attempt, state.get("feedback"))
-            if state.get("validated", 0) < attempt:
+            state = self.state
+            attempt = state.attempt or 1
+            if state.implemented < attempt:
+                self.implement(attempt, state.feedback)
+            if state.validated < attempt:
                 failure = self.validate(attempt)
                 if failure is not None:
                     self._next_attempt(attempt, failure)
                     continue
                 self._mark(validated=attempt)
-            if self.landing is not None and state.get("forge_checked", 0) < attempt:
+            if self.landing is not None and state.forge_checked < attempt:
                 failure = delivery.check(self, attempt, self.landing)  # the team's CI
                 if failure is not None:
                     self._next_attempt(attempt, failure)
                     continue
                 self._mark(forge_checked=attempt)
-            if state.get("reviewed", 0) < attempt:
+            if state.reviewed < attempt:
                 decision = self.review()
                 if decision.verdict == "revised":
                     self._next_attempt(attempt, self._revision(decision, "review"))
@@ -477,7 +479,7 @@ class Pipeline:
         """Into the base; a Failure (back to implement) when a person asks the agent to
         resolve a conflict, None once merged."""
         if self.landing is not None:  # the forge merges, through the pull request
-            return delivery.merge(self, int(self._state().get("attempt", 1)), self.landing)
+            return delivery.merge(self, self.state.attempt or 1, self.landing)
         self.control.boundary()
         self.log.enter("merge")
         ws, run, repo = self._ws(), self.ctx.run, self._repo_settings()
@@ -568,9 +570,8 @@ class Pipeline:
         remote = self._repo_settings().push
         if self.landing is not None:  # the forge holds the base: nothing to push
             return
-        state = self._state()
-        merged = state.get("merged")
-        if not remote or not merged or state.get("pushed") == merged:
+        merged = self.state.merged
+        if not remote or not merged or self.state.pushed == merged:
             return
         ws = self._ws()
         with self.log.step("push", remote) as step:
@@ -596,13 +597,14 @@ class Pipeline:
         """The post-merge watch: the checks on the merged base; revert when they fail."""
         if self.landing is not None:
             return delivery.watch(self, self.landing)
-        ws, state, spec = self._ws(), self._state(), self.ctx.spec
-        merged, previous = state["merged"], state.get("previous")
+        ws, state, spec = self._ws(), self.state, self.ctx.spec
+        merged, previous = state.merged, state.previous
+        assert merged is not None, "watch before merge"
         pushed_note = ""
-        if state.get("push_failed"):
+        if state.push_failed:
             pushed_note = f" (push to {self._repo_settings().push} failed)"
         done = f"merged into {ws.base}{pushed_note}"
-        if (not spec.checks or not previous or state.get("watched")
+        if (not spec.checks or not previous or state.watched
                 or not self.home.config.engine.post_merge_checks):
             return m.MERGED, done
         self.control.boundary()
@@ -645,8 +647,7 @@ class Pipeline:
 
     def _next_attempt(self, attempt: int, failure: Failure) -> None:
         """Go back to implement with the failure as feedback, or end the run."""
-        state = self._state()
-        if failure.signature and failure.signature == state.get("last_failure"):
+        if failure.signature and failure.signature == self.state.last_failure:
             raise RunEnded(m.STUCK, f"the same failure twice in a row ({failure.summary}); "
                            "stopped instead of looping")
         if attempt >= self.policy.max_attempts:
@@ -687,7 +688,7 @@ class Pipeline:
         """The category's policy. A run takes the category's level when it starts (the
         level may have changed since it was queued) and keeps it when it resumes."""
         policy = load_policy(self.db, self.ctx.run.category)
-        if not self._state() and policy.level != self.ctx.run.level:
+        if not self.state.started and policy.level != self.ctx.run.level:
             self.ctx.run = self.log.update(level=int(policy.level))
         if policy.level != self.ctx.run.level:
             policy = policy.with_level(self.ctx.run.level)
@@ -828,24 +829,14 @@ class Pipeline:
         except Exception as exc:  # cleanup must never change how the run ended
             self.log.event("workspace", f"worktree not removed: {exc}")
 
-    # -- progress kept in run.data["pipeline"] -------------------------------------------
+    # -- progress, kept in run.data["pipeline"] ----------------------------------------
 
-    def _state(self) -> dict[str, Any]:
-        with self.db.read() as s:
-            run = s.get(m.Run, self.ctx.run.id)
-            return dict(((run.data if run else None) or {}).get("pipeline") or {})
-
-    def _done(self, key: str) -> bool:
-        return bool(self._state().get(key))
+    @property
+    def state(self) -> PipelineState:
+        return self.progress.state
 
     def _mark(self, **values: Any) -> None:
-        with self.db.write() as s:
-            run = s.get(m.Run, self.ctx.run.id)
-            assert run is not None
-            data = dict(run.data or {})
-            data["pipeline"] = {**(data.get("pipeline") or {}), **values}
-            run.data = data
-            s.add(run)
+        self.progress.mark(**values)
 
 
 _VOLATILE = re.compile(r"\b\d+(\.\d+)?\s*(s|ms|sec|seconds)\b|0x[0-9a-fA-F]+|"

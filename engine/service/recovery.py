@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from andon.engine.run.state import PipelineState
 from andon.engine.run.status import StatusConflict, transition
 from andon.engine.workspace import processes
 from andon.engine.workspace.git import GitError, try_git
@@ -165,7 +166,7 @@ def settle(db: Database, run_id: int, *, max_resumes: int = DEFAULT_MAX_RESUMES)
     late = run.stage in ("merge", "post-merge") or bool(run.merge_commit)
     commit = merged_commit(run) if late else None
     resumes = int((run.data or {}).get("resumes", 0))
-    watched = bool((run.data or {}).get("pipeline", {}).get("watched"))
+    watched = PipelineState.of(run).watched
     if commit and (watched or spec is None or not spec.checks or resumes >= max_resumes):
         action, status = "merged", m.MERGED
         reason = f"merged into {run.base or 'main'} as {commit[:10]} before its engine stopped"
