@@ -34,6 +34,7 @@ from andon.engine.errors import UserError
 from andon.engine.factory.config import RepoConfig
 from andon.engine.textcap import cap
 from andon.engine.workspace import links
+from andon.engine.workspace.changes import changes, pathspec
 from andon.engine.workspace.environment import scrubbed_env
 from andon.engine.workspace.git import GitError, is_ancestor, repo_lock, rev_parse, run_git, try_git
 from andon.engine.workspace.sandbox import SandboxConfig, wrap
@@ -214,7 +215,7 @@ def untracked(ws: Workspace) -> list[str]:
 
 
 def _pathspec(ws: Workspace) -> list[str]:
-    return ["--", ".", *(f":(exclude,literal){p}" for p in ws.excluded)]
+    return pathspec(ws.excluded)
 
 
 def commit_all(ws: Workspace, message: str, trailers: dict[str, str] | None = None, *,
@@ -237,10 +238,9 @@ def commit_all(ws: Workspace, message: str, trailers: dict[str, str] | None = No
 
 
 def diff(ws: Workspace, *, stat: bool = False) -> str:
-    """Everything the run changed against where it started (committed or not)."""
-    run_git(ws.path, "add", "--all", "--intent-to-add", *_pathspec(ws))
-    args = ["diff", "--numstat"] if stat else ["diff", "--no-color", "-M"]
-    return run_git(ws.path, *args, ws.base_commit, *_pathspec(ws), strip=False)
+    """Everything the run changed against where it started (committed or not): the
+    same diff the run screen shows (`changes`)."""
+    return changes(ws.path, ws.base_commit, ws.excluded, stat=stat)
 
 
 def merging(ws: Workspace) -> bool:

@@ -17,12 +17,8 @@ from andon.engine.factory.home import Home
 from andon.store import models as m
 from andon.store.db import Database
 from andon.tui.app import AndonApp
-from andon.tui.screens.history import (
-    HistoryFilter,
-    HistoryScreen,
-    history_metrics,
-    history_page,
-)
+from andon.tui.data.history import HistoryFilter, history_metrics, history_page
+from andon.tui.screens.history import HistoryScreen
 from andon.tui.widgets.history_table import HistoryTable
 from tests.tui.test_gates import notifications, wait_for
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlmodel import col, select
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -25,23 +24,13 @@ from andon.store import models as m
 from andon.store.clock import utcnow
 from andon.store.db import Database
 from andon.tui.commands import PaletteCommand
+from andon.tui.data.gates import GateItem, pending_gates
 from andon.tui.screens.base import StoreScreen
 from andon.tui.widgets.footer import KeyBar
 from andon.tui.widgets.gate_comment import GateCommentScreen
 from andon.tui.widgets.gate_confirm import ApproveGateScreen
-from andon.tui.widgets.gate_detail import GateDetail, GateItem
+from andon.tui.widgets.gate_detail import GateDetail
 from andon.tui.widgets.gate_table import GateTable
-
-MAX_GATES = 500
-
-
-def pending_gates(db: Database, limit: int = MAX_GATES) -> list[GateItem]:
-    """Pending gates with their runs, oldest first (index ix_gates_status_created)."""
-    query = (select(m.Gate, m.Run).join(m.Run, col(m.Run.id) == col(m.Gate.run_id))
-             .where(m.Gate.status == m.PENDING)
-             .order_by(col(m.Gate.created_at), col(m.Gate.id)).limit(limit))
-    with db.read() as s:
-        return [GateItem(gate, run) for gate, run in s.exec(query).all()]
 
 
 class GatesLoaded(Message):

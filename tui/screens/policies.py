@@ -19,35 +19,18 @@ from andon.engine.errors import UserError
 from andon.policies.level import Level
 from andon.policies.policy import Policy
 from andon.policies.stored import (
-    category_recommendation,
-    category_record,
     current_user,
-    level_since,
-    load_policy,
-    policy_history,
     set_level,
     stored_policies,
 )
 from andon.store.db import Database
 from andon.tui.commands import PaletteCommand
+from andon.tui.data.policies import policy_facts
 from andon.tui.screens.base import StoreScreen
 from andon.tui.widgets.footer import KeyBar
 from andon.tui.widgets.policy_detail import PolicyDetail, PolicyFacts
 from andon.tui.widgets.policy_level import PolicyLevelScreen
 from andon.tui.widgets.policy_table import PolicyTable
-
-AUDIT_ROWS = 200
-
-
-def policy_facts(db: Database, category: str) -> PolicyFacts:
-    """Everything the detail pane and the level confirmation show of a category."""
-    return PolicyFacts(
-        policy=load_policy(db, category),
-        record=category_record(db, category),
-        recommendation=category_recommendation(db, category),
-        changes=list(reversed(policy_history(db, category)))[:AUDIT_ROWS],
-        level_since=level_since(db, category),
-    )
 
 
 class PoliciesLoaded(Message):

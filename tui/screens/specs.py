@@ -14,18 +14,14 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import case
-from sqlmodel import col, select
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Header, TabbedContent, TabPane
 
-from andon.engine.errors import NotFound, UserError
-from andon.engine.factory.home import Home
+from andon.engine.errors import NotFound
 from andon.engine.run.queue import enqueue
 from andon.policies.stored import current_user
 from andon.store import models as m
@@ -33,47 +29,17 @@ from andon.store.clock import utcnow
 from andon.store.db import Database
 from andon.tui.actions import cancel
 from andon.tui.commands import PaletteCommand
+from andon.tui.data.specs import SpecsData, load_specs, schedule_zone, spec_by_id
 from andon.tui.screens.base import StoreScreen
 from andon.tui.widgets.footer import KeyBar
 from andon.tui.widgets.spec_confirm import SpecConfirmScreen
 from andon.tui.widgets.spec_submit import SpecSubmitScreen
 from andon.tui.widgets.spec_tables import QueueTable, ScheduleTable, SpecTable
 
-MAX_ROWS = 500
-
-
-def schedule_zone(home: Home | None) -> str:
-    """The time zone schedules fire in: andon.toml's [engine] timezone (UTC by default)."""
-    if home is None:
-        return "UTC"
-    try:
-        return home.config.engine.timezone
-    except UserError:
-        return "UTC"  # `andon doctor` and the daemon report the bad config
-
-
-def next_fire(schedule: str | None, now: datetime, zone: str = "UTC") -> datetime | None:
-    """When a spec's schedule fires next after `now`, read as the engine reads it
-    (standard cron weekdays, in `zone`); None if it does not parse."""
-    if not schedule:
-        return None
-    from andon.engine.spec.schedule import crontab
-
-    try:
-        return crontab(schedule, ZoneInfo(zone)).get_next_fire_time(None, now)
-    except ValueError:
-        return None
-
 
 class SpecsLoaded(Message):
-    def __init__(self, specs: list[m.Spec], queue: list[m.Run],
-                 schedules: list[tuple[m.Spec, datetime | None]], now: datetime,
-                 zone: str = "UTC") -> None:
-        self.specs = specs
-        self.queue = queue
-        self.schedules = schedules
-        self.now = now
-        self.zone = zone
+    def __init__(self, data: SpecsData) -> None:
+        self.data = data
         super().__init__()
 
 
@@ -84,26 +50,8 @@ class SpecActionDone(Message):
         super().__init__()
 
 
-def load_specs(db: Database, now: datetime, zone: str = "UTC") -> SpecsLoaded:
-    """Known specs (newest first), active runs (running ones, then the queue in the order
-    the engine claims it), and scheduled specs with their next firing in `zone`."""
-    queued_last = case((col(m.Run.status) == m.QUEUED, 1), else_=0)
-    with db.read() as s:
-        specs = list(s.exec(select(m.Spec).order_by(col(m.Spec.id).desc())
-                            .limit(MAX_ROWS)).all())
-        queue = list(s.exec(select(m.Run).where(col(m.Run.status).in_(m.ACTIVE_STATUSES))
-                            .order_by(queued_last, col(m.Run.priority).desc(),
-                                      col(m.Run.id)).limit(MAX_ROWS)).all())
-        scheduled = list(s.exec(select(m.Spec).where(col(m.Spec.schedule).is_not(None),
-                                                     col(m.Spec.active).is_(True))
-                                .order_by(col(m.Spec.id))).all())
-    return SpecsLoaded(specs, queue, [(spec, next_fire(spec.schedule, now, zone))
-                                      for spec in scheduled], now, zone)
-
-
 def requeue(db: Database, spec_id: int) -> m.Run:
-    with db.read() as s:
-        spec = s.get(m.Spec, spec_id)
+    spec = spec_by_id(db, spec_id)
     if spec is None:
         raise NotFound(f"no spec {spec_id}")
     return enqueue(db, spec, reason=f"requeued by {current_user()}")
@@ -149,9 +97,10 @@ class SpecsScreen(StoreScreen):
     @work(thread=True, exclusive=True, group="specs-load", exit_on_error=False)
     def _load(self) -> None:
         zone = schedule_zone(getattr(self.app, "home", None))
-        self.post_message(load_specs(self.db, self.clock(), zone))
+        self.post_message(SpecsLoaded(load_specs(self.db, self.clock(), zone)))
 
-    def on_specs_loaded(self, message: SpecsLoaded) -> None:
+    def on_specs_loaded(self, loaded: SpecsLoaded) -> None:
+        message = loaded.data
         self.runs = {run.id or 0: run for run in message.queue}
         self.query_one(SpecTable).show_specs(message.specs)
         self.query_one(QueueTable).show_runs(message.queue, message.now)

@@ -10,8 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, RichLog
 
-from andon.store.queries import StepRow
-from andon.tui.data import RunDetail
+from andon.tui.data.run import RunDetail, StepRow
 from andon.tui.widgets.cells import Col, KeyedTable
 from andon.tui.widgets.format import elapsed, percent
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,24 +22,13 @@ from textual.widgets import Static
 
 from andon.store import models as m
 from andon.store.clock import as_utc
+from andon.tui.data.gates import GateItem
 
 #: Keys rendered by a dedicated section below (in this order); others are listed after.
 _KNOWN = ("tool", "action", "command", "input", "path", "preview", "diff", "plan",
           "numstat", "checks", "satisfaction", "threshold", "scenarios", "spend", "rule",
           "rules", "reason", "reasons", "breach", "files", "spec", "timeout", "budget",
           "approve_means", "extend_by", "detail")
-
-
-@dataclass(frozen=True)
-class GateItem:
-    """A pending gate with the run it holds (what the inbox lists)."""
-
-    gate: m.Gate
-    run: m.Run
-
-    @property
-    def id(self) -> int:
-        return self.gate.id or 0
 
 
 def format_age(created: datetime | None, now: datetime) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from andon.engine.gates.gate import timed_out
-from andon.tui.widgets.gate_detail import GateItem, format_age
+from andon.tui.data.gates import GateItem
+from andon.tui.widgets.gate_detail import format_age
 from andon.tui.widgets.keyed_table import KeyedTable
 
 COLUMNS = ("gate", "kind", "run", "category", "age", "title")

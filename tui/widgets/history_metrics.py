@@ -3,37 +3,11 @@ hour for "today"), each a sparkline with its total beside it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Label, Sparkline
 
-
-@dataclass
-class CategoryMetrics:
-    category: str
-    runs: list[float] = field(default_factory=list)  # one value per bucket, oldest first
-    merges: list[float] = field(default_factory=list)
-    cost: list[float] = field(default_factory=list)
-
-    @property
-    def total_runs(self) -> int:
-        return int(sum(self.runs))
-
-    @property
-    def total_merges(self) -> int:
-        return int(sum(self.merges))
-
-    @property
-    def total_cost(self) -> float:
-        return sum(self.cost)
-
-
-@dataclass
-class Metrics:
-    bucket: str  # "day" or "hour"
-    categories: list[CategoryMetrics]
+from andon.tui.data.history import CategoryMetrics, Metrics
 
 
 def metric_cells(item: CategoryMetrics) -> list[Label | Sparkline]:

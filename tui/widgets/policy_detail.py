@@ -4,8 +4,7 @@ and the audit log of who changed what, when and why."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -20,18 +19,8 @@ from andon.policies.policy import Policy
 from andon.policies.record import Recommendation, TrackRecord
 from andon.store import models as m
 from andon.store.clock import as_utc
+from andon.tui.data.policies import PolicyFacts
 from andon.tui.widgets.policy_table import budget_text, timeout_text
-
-
-@dataclass(frozen=True)
-class PolicyFacts:
-    """What the detail pane shows of one category (loaded in a worker)."""
-
-    policy: Policy
-    record: TrackRecord
-    recommendation: Recommendation
-    changes: list[m.PolicyChange]  # newest first
-    level_since: datetime | None
 
 
 def duration_text(delta: timedelta | None) -> str:
