@@ -1,6 +1,6 @@
-"""The board's diff of a live worktree reads the agent's new files the way the engine
-does: a symlink out of the worktree (made after the last sweep, say by a background
-process) is not read through."""
+"""The board's diff of a live worktree (the review gate's, engine.workspace.changes)
+never reads an agent's symlink through: one out of the worktree (made after the last
+sweep, say by a background process) shows as a link to its target."""
 
 from __future__ import annotations
 
@@ -24,4 +24,5 @@ def test_untracked_files_are_read_confined(tmp_path: Path, outside_tmp: Path) ->
     shown = {f.path: f for f in load_diff(run).files}
     assert "+hello" in shown["new.txt"].text
     assert "HOST-SECRET" not in "".join(f.text for f in shown.values())
-    assert shown["leak.txt"].status == "binary"
+    assert shown["leak.txt"].status == "link"  # shown as where it points, not read through
+    assert f"+{secret}" in shown["leak.txt"].text

@@ -90,11 +90,14 @@ async def test_submit_a_spec_by_path_with_completion(
         await wait_for(lambda: len(runs(db)) == 1)
         run = runs(db)[0]
         assert (run.title, run.status, run.category) == ("Add slugify", m.QUEUED, "feature")
+        # waited on, not asserted later: a toast expires after a few seconds, which a
+        # loaded machine can spend before the queue's table fills
+        await wait_for(lambda: any(f"Queued run {run.id}: Add slugify" in n
+                                   for n in notifications(app)))
         await wait_for(lambda: screen.query_one(QueueTable).row_count == 1)
         assert screen.tab == "queue-tab"
         assert cells(screen.query_one(QueueTable))[0][:4] == [str(run.id), "queued", "",
                                                               "feature"]
-        assert any(f"Queued run {run.id}: Add slugify" in n for n in notifications(app))
         assert cells(screen.query_one(SpecTable))[0][1] == "Add slugify"
 
 

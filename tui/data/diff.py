@@ -20,7 +20,7 @@ class FileDiff:
     added: int
     removed: int
     text: str  # the file's part of the unified diff, from its first hunk
-    status: str = "modified"  # added, deleted, renamed, modified, binary
+    status: str = "modified"  # added, deleted, renamed, modified, binary, link
 
 
 @dataclass
@@ -48,7 +48,10 @@ def parse_diff(text: str) -> list[FileDiff]:
             if line.startswith("@@"):
                 body_start = i
                 break
-            if line.startswith("new file"):
+            if line.startswith(("new file mode 120000", "old mode 120000",
+                                "new mode 120000", "deleted file mode 120000")):
+                status = "link"  # git shows a symlink's target, never reads through it
+            elif line.startswith("new file"):
                 status = "added"
             elif line.startswith("deleted file"):
                 status = "deleted"

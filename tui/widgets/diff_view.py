@@ -70,7 +70,7 @@ def _file_label(file: FileDiff) -> Text:
     label.append(f"-{file.removed}", style="red")
     label.append(" ")
     label.append(file.path)
-    if file.status in ("added", "deleted", "renamed", "binary"):
+    if file.status in ("added", "deleted", "renamed", "binary", "link"):
         label.append(f" ({file.status})", style="dim")
     return label
 
