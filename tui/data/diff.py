@@ -81,13 +81,13 @@ def _git(cwd: str | Path, *args: str) -> str | None:
 def _worktree_changes(run: m.Run) -> str | None:
     """The review gate's diff of a live run (setup's artefacts left out); None when git
     cannot tell (the worktree is going away under us)."""
+    from andon.engine.run.state import PipelineState
     from andon.engine.workspace.changes import changes
     from andon.engine.workspace.git import GitError
 
-    pipeline = (run.data or {}).get("pipeline") or {}
-    excluded = [str(p) for p in pipeline.get("excluded") or []]
     try:
-        return changes(run.worktree or "", run.base_commit or "", excluded)
+        return changes(run.worktree or "", run.base_commit or "",
+                       PipelineState.of(run).excluded)
     except (GitError, OSError):
         return None
 
