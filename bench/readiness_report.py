@@ -63,7 +63,7 @@ def build(root: Path, runs: int) -> None:
     db.close()
 
 
-def timed(label: str, repeat: int, work: Callable[[], object]) -> float:
+def timed(label: str, repeat: int, work: Callable[[], object]) -> tuple[float, float]:
     """Median wall time (and CPU time: on a loaded machine the wall clock mostly
     measures the other processes) over `repeat` runs."""
     walls, cpus = [], []
@@ -76,7 +76,7 @@ def timed(label: str, repeat: int, work: Callable[[], object]) -> float:
     print(f"{label:<40} wall median {median * 1000:7.1f} ms (min {min(walls) * 1000:.1f}, "
           f"max {max(walls) * 1000:.1f}), cpu median {statistics.median(cpus) * 1000:.1f} ms, "
           f"n={repeat}")
-    return median
+    return median, statistics.median(cpus)
 
 
 def main() -> None:
@@ -114,15 +114,16 @@ def main() -> None:
             readiness_json(r)
             figure_lines(r)
 
-    one = timed("report, every category (--json)", args.repeat, whole)
+    one, one_cpu = timed("report, every category (--json)", args.repeat, whole)
     timed("report, every category, text lines", args.repeat, text)
     timed("report, one category (bugfix)", args.repeat,
           lambda: [readiness_json(r) for r in category_readiness(db, ["bugfix"])])
     timed("HTML page, every category", args.repeat,
           lambda: render_html(category_readiness(db)))
-    print(f"target: under 1000 ms for every category -> {one * 1000:.0f} ms wall, "
-          f"{one / 1.0:.2f} of the budget; load average now {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores")
+    print(f"target: under 1000 ms for every category -> {one * 1000:.0f} ms wall "
+          f"({one / 1.0:.2f} of the budget), {one_cpu * 1000:.0f} ms cpu "
+          f"({one_cpu / 1.0:.2f}); load average now {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores (on a busy machine the cpu figure is the honest one)")
     db.close()
 
 

@@ -123,17 +123,18 @@ def readiness(category: str, runs: Sequence[RunFacts], policy: Policy,
     window = windows[-1]
     report = Readiness(category, int(policy.level), window, windows,
                        breaker_trips=list(breaker_trips))
-    _count(report, [r for r in window.runs if r.counted])
-    report.trends = trends([r for r in window.runs if r.counted])
+    counted = [r for r in window.runs if r.counted]
+    kinds = [r.review_kind for r in counted]  # once: a window holds thousands of runs
+    _count(report, counted, kinds)
+    report.trends = trends(counted, kinds=kinds)
     report.recommendation = recommend(report, policy)
     return report
 
 
-def _count(report: Readiness, runs: Sequence[RunFacts]) -> None:
+def _count(report: Readiness, runs: Sequence[RunFacts], kinds: Sequence[str | None]) -> None:
     escalations: Counter[str] = Counter()
     cost, cost_known, seconds = 0.0, True, 0.0
-    for run in runs:
-        kind = run.review_kind
+    for run, kind in zip(runs, kinds, strict=True):
         if kind is not None:
             report.decided += 1
             if kind == AGREE:
@@ -170,10 +171,13 @@ def _count(report: Readiness, runs: Sequence[RunFacts]) -> None:
     report.escalations = dict(escalations.most_common())
 
 
-def trends(runs: Sequence[RunFacts], points: int = TREND_POINTS) -> dict[str, list[float | None]]:
+def trends(runs: Sequence[RunFacts], points: int = TREND_POINTS, *,
+           kinds: Sequence[str | None] | None = None) -> dict[str, list[float | None]]:
     """Each figure over consecutive slices of the window (oldest first): false-merge
     rate, agreement, revert rate, cost and working time per merged change. None: nothing to measure
-    in that slice."""
+    in that slice. `kinds`: the runs' review kinds, when the caller has them already."""
+    if kinds is None:
+        kinds = [r.review_kind for r in runs]
     out: dict[str, list[float | None]] = {"false_merges": [], "agreement": [],
                                           "reverts": [], "cost_per_merge": [],
                                           "seconds_per_merge": []}
@@ -182,11 +186,11 @@ def trends(runs: Sequence[RunFacts], points: int = TREND_POINTS) -> dict[str, li
     size = max(1, -(-len(runs) // points))
     for start in range(0, len(runs), size):
         chunk = runs[start:start + size]
-        kinds = [r.review_kind for r in chunk if r.review_kind is not None]
+        judged = [k for k in kinds[start:start + size] if k is not None]
         merged = [r for r in chunk if r.merged]
         out["false_merges"].append(
-            sum(k == FALSE_MERGE for k in kinds) / len(kinds) if kinds else None)
-        out["agreement"].append(sum(k == AGREE for k in kinds) / len(kinds) if kinds else None)
+            judged.count(FALSE_MERGE) / len(judged) if judged else None)
+        out["agreement"].append(judged.count(AGREE) / len(judged) if judged else None)
         out["reverts"].append(
             sum(r.failed_after_merge for r in merged) / len(merged) if merged else None)
         costs = [r.cost_usd for r in chunk]
