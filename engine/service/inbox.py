@@ -6,11 +6,14 @@ Watched folders: the home's `inbox/`, plus any listed in andon.toml::
     folders = ["~/specs/drop"]
 
 Every `*.md` file directly in a watched folder is taken once it has stopped changing
-for a moment (so a half-written file is not judged). A good spec is moved to
-`accepted/` beside it (with its `<name>.script.yaml`, if any) and queued, exactly as
-`andon submit` would. A bad one is moved to `rejected/` with `<name>.md.error` beside it
-saying what is wrong; nothing is queued. A file of the same name dropped again replaces
-the earlier one (and updates the stored spec, as a resubmit does).
+for a moment (so a half-written file is not judged). It is admitted exactly as `andon
+submit` admits (`engine.service.admission`: category, repository, base branch, script,
+scenarios). A good spec is moved to `accepted/` beside it (with its `<name>.script.yaml`,
+if any) and queued. A bad one is moved to `rejected/` with `<name>.md.error` beside it
+saying what is wrong; nothing is queued. While andon.toml itself is broken nothing is
+judged: the files wait in the inbox, since the fault is not theirs. A file of the same
+name dropped again replaces the earlier one (and updates the stored spec, as a resubmit
+does).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from andon.engine.errors import UserError
+from andon.engine.factory.config import ConfigError
 from andon.engine.factory.home import Home
 from andon.engine.run.queue import enqueue, upsert_spec
-from andon.engine.spec.specfile import Spec, parse_spec
+from andon.engine.service.admission import admit
+from andon.engine.spec.specfile import Spec
 from andon.store import models as m
 from andon.store.db import Database
 
@@ -74,20 +79,15 @@ def _settled(path: Path, settle: float) -> bool:
         return False
 
 
-def _check_repo(home: Home, spec: Spec) -> Spec:
-    """A spec's repo must be a name from andon.toml or an existing path; a relative path
-    is made absolute now, since the file is about to move."""
+def _absolute_repo(home: Home, spec: Spec) -> Spec:
+    """A repo given as a relative path is made absolute now, since the file is about to
+    move (admission has checked it exists)."""
     repo = spec.front.repo
     if repo in home.config.repos:
         return spec
     path = Path(repo).expanduser()
     if not path.is_absolute():
         path = (spec.path.parent / path).resolve()
-    if not path.exists():
-        from andon.engine.errors import SpecError
-
-        raise SpecError(str(spec.path), "repo", f"'{repo}' is neither a repository named "
-                        f"in {home.config_path} nor an existing path")
     update: dict[str, object] = {"repo": str(path)}
     if spec.front.script and spec.script_path is not None:
         beside = _script_beside(spec.path)
@@ -112,13 +112,19 @@ def _reject(path: Path, reason: str) -> Path:
 def take(home: Home, db: Database, path: Path, *, reason: str = "inbox") -> tuple[Path, int]:
     """Validate one dropped spec, move it to accepted/ and queue a run.
 
-    Raises UserError (after moving the file to rejected/ with its .error) when it is bad.
+    Raises UserError (after moving the file to rejected/ with its .error) when it is bad,
+    ConfigError (leaving the file where it is) when andon.toml is.
     """
     try:
-        spec = _check_repo(home, parse_spec(path))
+        admitted = admit(home, db, path)
+        spec = _absolute_repo(home, admitted.spec)
+    except ConfigError:  # the factory's fault, not the spec's
+        raise
     except UserError as exc:
         _reject(path, str(exc))
         raise
+    for warning in admitted.warnings:
+        log.warning("inbox: %s: %s", path.name, warning)
     target_dir = _private_dir(path.parent / ACCEPTED)
     target = target_dir / path.name
     beside = _script_beside(path)
@@ -142,7 +148,12 @@ def take(home: Home, db: Database, path: Path, *, reason: str = "inbox") -> tupl
 def scan(home: Home, db: Database, *, settle: float = SETTLE_SECONDS) -> InboxResult:
     """One pass over every watched folder."""
     result = InboxResult()
-    for folder in folders(home):
+    try:
+        watched = folders(home)
+    except ConfigError as exc:  # judge nothing until the factory's settings read
+        log.warning("inbox: not looking until andon.toml is fixed: %s", exc)
+        return result
+    for folder in watched:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.md")):
@@ -150,6 +161,9 @@ def scan(home: Home, db: Database, *, settle: float = SETTLE_SECONDS) -> InboxRe
                 continue
             try:
                 target, run_id = take(home, db, path)
+            except ConfigError as exc:  # judge nothing until the factory's settings read
+                log.warning("inbox: leaving %s until andon.toml is fixed: %s", path.name, exc)
+                return result
             except UserError as exc:
                 target = folder / REJECTED / path.name
                 log.warning("inbox: rejected %s: %s", path.name, exc)

@@ -21,6 +21,7 @@ category: docs
 repo: {repo}
 model: scripted
 """
+SCRIPT = "turns:\n  - text: done\n"
 
 
 def _age(path: Path, seconds: float = 5) -> None:
@@ -76,7 +77,7 @@ def test_good_specs_queue_and_bad_ones_are_rejected_with_the_reason(
 
 def test_a_file_still_being_written_waits(home: Home, db: Database,
                                           sample_repo: Path) -> None:
-    fresh = write_spec(home.inbox, "fresh", GOOD.format(repo=sample_repo))
+    fresh = write_spec(home.inbox, "fresh", GOOD.format(repo=sample_repo), script=SCRIPT)
     assert not inbox.scan(home, db, settle=2.0).queued
     assert fresh.exists()
     _age(fresh)
@@ -85,9 +86,10 @@ def test_a_file_still_being_written_waits(home: Home, db: Database,
 
 def test_unknown_repo_is_rejected_and_relative_repo_made_absolute(
         home: Home, db: Database, sample_repo: Path) -> None:
-    missing = write_spec(home.inbox, "nowhere", GOOD.format(repo="no-such-repo"))
+    missing = write_spec(home.inbox, "nowhere", GOOD.format(repo="no-such-repo"),
+                         script=SCRIPT)
     rel = os.path.relpath(sample_repo, home.inbox)
-    relative = write_spec(home.inbox, "relative", GOOD.format(repo=rel))
+    relative = write_spec(home.inbox, "relative", GOOD.format(repo=rel), script=SCRIPT)
     _age(missing)
     _age(relative)
     result = inbox.scan(home, db)
@@ -105,7 +107,47 @@ def test_a_configured_folder_is_watched_too(home: Home, db: Database, tmp_path: 
     home.config_path.write_text(home.config_path.read_text()
                                 + f'\n[inbox]\nfolders = ["{drop}"]\n')
     home.reload()
-    spec = write_spec(drop, "elsewhere", GOOD.format(repo=sample_repo))
+    spec = write_spec(drop, "elsewhere", GOOD.format(repo=sample_repo), script=SCRIPT)
     _age(spec)
     result = inbox.scan(home, db)
     assert [p for p, _ in result.queued] == [drop / "accepted" / "elsewhere.md"]
+
+
+def test_the_inbox_admits_as_submit_does(home: Home, db: Database,
+                                         sample_repo: Path) -> None:
+    """A spec that parses but cannot run here (no such base branch, no script, no
+    policy for its category) is rejected with the field named, as `andon submit` would."""
+    no_base = write_spec(home.inbox, "no-base", GOOD.format(repo=sample_repo)
+                         + "base: no-such-branch\n", script=SCRIPT)
+    no_script = write_spec(home.inbox, "no-script", GOOD.format(repo=sample_repo))
+    no_policy = write_spec(home.inbox, "no-policy",
+                           GOOD.format(repo=sample_repo).replace("docs", "astrology"),
+                           script=SCRIPT)
+    for path in (no_base, no_script, no_policy):
+        _age(path)
+    result = inbox.scan(home, db)
+    assert not result.queued
+    assert sorted(p.name for p, _ in result.rejected) == [
+        "no-base.md", "no-policy.md", "no-script.md"]
+    rejected = home.inbox / "rejected"
+    assert "field 'base'" in (rejected / "no-base.md.error").read_text()
+    assert "no-such-branch" in (rejected / "no-base.md.error").read_text()
+    assert "field 'model'" in (rejected / "no-script.md.error").read_text()
+    assert "astrology" in (rejected / "no-policy.md.error").read_text()
+    with db.read() as s:
+        assert s.exec(select(m.Run)).all() == []
+
+
+def test_while_andon_toml_is_broken_the_inbox_judges_nothing(
+        home: Home, db: Database, sample_repo: Path) -> None:
+    good = write_spec(home.inbox, "docs-page", GOOD.format(repo=sample_repo), script=SCRIPT)
+    _age(good)
+    settings = home.config_path.read_text()
+    home.config_path.write_text(settings + "\n[engine]\nconcurency = 5\n")
+    home.reload()
+    result = inbox.scan(home, db)
+    assert not result.queued and not result.rejected
+    assert good.exists() and not (home.inbox / "rejected").exists()  # not the spec's fault
+    home.config_path.write_text(settings)
+    home.reload()
+    assert [p.name for p, _ in inbox.scan(home, db).queued] == ["docs-page.md"]
