@@ -9,6 +9,10 @@ Another process may hold the write lock longer than `busy_timeout` (a long trans
 a backup, a person's sqlite3 shell). Nothing has been done when BEGIN IMMEDIATE gives
 up, so `write()` simply tries again, for up to `lock_wait` seconds in all, saying once
 that it waits: contention costs time, never a run.
+
+A factory that outgrows one machine keeps its state on PostgreSQL instead (a URL in
+place of the path): the same tables and migrations, the same one-writer-at-a-time
+guarantee and change counter, given by `andon.store.postgres`.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
+
+from andon.store import postgres
 
 BUSY_TIMEOUT_MS = 30_000
 LOCK_WAIT = 600.0  # seconds a write waits, in all, for another process's write lock
@@ -37,8 +43,11 @@ log = logging.getLogger("andon.store")
 
 
 def locked(exc: BaseException) -> bool:
-    """Is this SQLite's "database is locked" (another connection holds the write lock)?"""
+    """Is this SQLite's "database is locked" (another connection holds the write lock),
+    or PostgreSQL's lock_timeout (55P03) waiting for the writers' lock?"""
     orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
     return isinstance(orig, sqlite3.OperationalError) and (
         "database is locked" in str(orig) or "database is busy" in str(orig))
 
@@ -71,8 +80,9 @@ def storage_fault(exc: BaseException) -> str | None:
 
 
 def in_database(exc: BaseException) -> bool:
-    """Did SQLite itself raise this (rather than git, or a file write)?"""
-    return isinstance(getattr(exc, "orig", exc), sqlite3.Error)
+    """Did the database itself raise this (rather than git, or a file write)?"""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.Error) or type(orig).__module__.startswith("psycopg")
 
 
 def fault_message(fault: str, home: Path | str | None) -> str:
@@ -104,21 +114,36 @@ def _configure(engine: Engine, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
 
 
 class Database:
-    """One SQLite file. Thread-safe; open one per process and share it."""
+    """One SQLite file, or a PostgreSQL database (`target` a postgresql:// URL).
+    Thread-safe; open one per process and share it."""
 
-    def __init__(self, path: Path | str, *, migrate: bool = True,
+    def __init__(self, target: Path | str, *, migrate: bool = True,
                  busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
                  lock_wait: float = LOCK_WAIT) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock_wait = lock_wait
         self.lock_waits = 0  # how often a write found the lock held past busy_timeout
-        self.engine = create_engine(
-            f"sqlite:///{self.path}",
-            connect_args={"check_same_thread": False, "timeout": busy_timeout},
-        )
-        _configure(self.engine, int(busy_timeout * 1000))
+        self.postgres = postgres.is_url(target)
+        self.path: Path | None = None
+        self._listener: postgres.Listener | None = None
+        if self.postgres:
+            postgres.require_driver()
+            self.location = postgres.shown(str(target))
+            self._url = postgres.engine_url(str(target))
+            self.engine = create_engine(self._url, pool_pre_ping=True)
+        else:
+            self.path = Path(target)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.location = str(self.path)
+            self.engine = create_engine(
+                f"sqlite:///{self.path}",
+                connect_args={"check_same_thread": False, "timeout": busy_timeout},
+            )
+            _configure(self.engine, int(busy_timeout * 1000))
         self._writer = self.engine.execution_options(**{_WRITE: True})
+        # A read is one snapshot on both: SQLite's deferred BEGIN gives it; PostgreSQL's
+        # default (read committed) would see each statement's own.
+        self._reader = (self.engine.execution_options(isolation_level="REPEATABLE READ")
+                        if self.postgres else self.engine)
         self._watch: sqlite3.Connection | None = None
         self._watch_lock = threading.Lock()
         if migrate:
@@ -128,23 +153,36 @@ class Database:
         """Bring the schema to the newest revision; several processes may race here."""
         from andon.store.migrate import upgrade
 
-        with FileLock(str(self.path) + ".migrate.lock"):
-            upgrade(self.engine)
+        if self.path is not None:
+            with FileLock(str(self.path) + ".migrate.lock"):
+                upgrade(self.engine)
+            return
+        with self.engine.connect() as conn:  # a lock of the server's, for every host
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": postgres.MIGRATE_LOCK})
+            try:
+                upgrade(self.engine)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"),
+                             {"key": postgres.MIGRATE_LOCK})
+                conn.commit()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A consistent snapshot for reading; nothing it changes is committed."""
         # Closing (not rolling back) ends the snapshot and leaves loaded rows usable.
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self._reader, expire_on_commit=False) as session:
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A short write transaction: BEGIN IMMEDIATE, commit on success."""
+        """A short write transaction: BEGIN IMMEDIATE (PostgreSQL: the writers' advisory
+        lock), commit on success."""
         with Session(self._writer, expire_on_commit=False) as session:
             self._begin(session)  # take the write lock before any read
             try:
                 yield session
+                if self.postgres:  # delivered at commit, to every listening process
+                    session.connection().execute(text(f"NOTIFY {postgres.CHANNEL}"))
                 session.commit()
             except BaseException:
                 session.rollback()
@@ -153,6 +191,12 @@ class Database:
     def _begin(self, session: Session) -> None:
         """BEGIN IMMEDIATE, again and again while another process holds the write lock
         past busy_timeout, for up to `lock_wait` seconds in all."""
+        if self.postgres:
+            conn = session.connection()
+            conn.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
+                         {"ms": f"{int(self.lock_wait * 1000)}ms"})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": postgres.WRITE_LOCK})
+            return
         deadline = time.monotonic() + self.lock_wait
         while True:
             try:
@@ -169,11 +213,16 @@ class Database:
                 time.sleep(0.05)  # busy_timeout did the waiting; do not spin when it is 0
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: cheap cross-process change detection."""
+        """Changes whenever another connection commits: cheap cross-process change detection
+        (SQLite: PRAGMA data_version; PostgreSQL: LISTEN for the writes' NOTIFY)."""
         with self._watch_lock:
+            if self.postgres:
+                if self._listener is None:
+                    self._listener = postgres.Listener(self._url)
+                return self._listener.version
             if self._watch is None:
                 self._watch = sqlite3.connect(
-                    self.path, check_same_thread=False, isolation_level=None
+                    self.path or "", check_same_thread=False, isolation_level=None
                 )
                 self._watch.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # The watch connection never writes, so every commit (this process's pool
@@ -186,4 +235,7 @@ class Database:
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
         self.engine.dispose()

@@ -14,6 +14,7 @@ import pytest
 from andon.engine.factory.home import Home
 from andon.engine.workspace.sandbox import bwrap_available
 from andon.store.db import Database
+from tests.support.postgres import pg_cluster, pg_url  # noqa: F401  (a real PostgreSQL)
 from tests.support.tui import seeded  # noqa: F401  (the control room's seeded factory)
 from tests.support.walls import outside_tmp_folder
 
@@ -28,6 +29,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the user's real home, factory or API key."""
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.delenv("ANDON_DATABASE_URL", raising=False)
     monkeypatch.setenv("ANDON_HOME", str(tmp_path / "default-home"))
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)

@@ -191,10 +191,34 @@ class PriceConfig(_Table):
     cache_write_1h: Price | None = None
 
 
+PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def check_database_url(value: str) -> str:
+    """A PostgreSQL URL, or ValueError saying what one looks like."""
+    if not value.startswith(PG_SCHEMES) or "/" not in value.split("://", 1)[1]:
+        raise ValueError('must be a PostgreSQL URL such as "postgresql://andon@db:5432/andon" '
+                         "(leave it out for the SQLite file in the home)")
+    return value
+
+
+class StoreConfig(_Table):
+    """`[store]`: where the factory's state lives; no url means andon.db in the home.
+    ANDON_DATABASE_URL, when set, wins (a password need not sit in a file)."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_database_url(value)
+
+
 class FactoryConfig(_Table):
     """All of andon.toml. Every table and key is optional."""
 
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     repos: dict[str, RepoConfig] = Field(default_factory=dict)
     inbox: InboxConfig = Field(default_factory=InboxConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)

@@ -13,10 +13,11 @@ from pathlib import Path
 import platformdirs
 
 from andon.engine.errors import UserError
-from andon.engine.factory.config import FactoryConfig, load
+from andon.engine.factory.config import FactoryConfig, check_database_url, load
 from andon.policies.stored import seed_default_policies
 from andon.store.db import Database
 
+URL_ENV = "ANDON_DATABASE_URL"
 DEFAULT_CONFIG = """\
 # Andon factory configuration. See the README's configuration reference.
 
@@ -50,6 +51,21 @@ class Home:
     def db_path(self) -> Path:
         return self.root / "andon.db"
 
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL holding this factory's state (ANDON_DATABASE_URL, else
+        `[store] url`), or None: the SQLite file `db_path`."""
+        env = os.environ.get(URL_ENV, "").strip()
+        if env:
+            try:
+                return check_database_url(env)
+            except ValueError as exc:
+                raise UserError(f"{URL_ENV}: {exc}") from None
+        return self.config.store.url
+
+    def database(self) -> Path | str:
+        """What `Database` opens for this factory: the URL, or the file's path."""
+        return self.database_url() or self.db_path
+
     @property
     def config_path(self) -> Path:
         return self.root / "andon.toml"
@@ -79,6 +95,8 @@ class Home:
                 db.with_name(db.name + "-shm"), self.config_path, self.logs, self.inbox]
 
     def exists(self) -> bool:
+        if self.config_path.exists() and self.database_url():
+            return True  # the state is on a server; the home is this host's side of it
         return self.db_path.exists()
 
     def init(self) -> Database:
@@ -90,11 +108,12 @@ class Home:
                 folder.chmod(0o700)
             if not self.config_path.exists():
                 self.config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
-            db = Database(self.db_path)
+            db = Database(self.database())
         finally:
             os.umask(old_umask)
         for path in (self.config_path, self.db_path):
-            path.chmod(0o600)
+            if path.exists():
+                path.chmod(0o600)
         # The shipped policies, for categories not stored yet: a person's changes stay.
         seed_default_policies(db)
         return db
@@ -103,7 +122,7 @@ class Home:
         """Open an existing home's database (migrating it when it is older)."""
         if not self.exists():
             raise UserError(f"no factory at {self.root}: run `andon init` (or pass --home)")
-        return Database(self.db_path)
+        return Database(self.database())
 
     @property
     def config(self) -> FactoryConfig:

@@ -253,6 +253,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_usage_run_id"), ["run_id"], unique=False)
 
     # Events are the factory's history: once committed, never changed or removed.
+    if op.get_bind().dialect.name == "postgresql":
+        # One function refuses both; SQLSTATE 23000 is an integrity violation, as on SQLite.
+        op.execute(
+            "CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'events are append-only' USING ERRCODE = '23000'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events "
+            "FOR EACH ROW EXECUTE FUNCTION events_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
+            "FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()"
+        )
+        return
     op.execute(
         "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
         "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
@@ -264,8 +279,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS events_no_update")
-    op.execute("DROP TRIGGER IF EXISTS events_no_delete")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS events_no_update ON events")
+        op.execute("DROP TRIGGER IF EXISTS events_no_truncate ON events")
+        op.execute("DROP FUNCTION IF EXISTS events_append_only()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS events_no_update")
+        op.execute("DROP TRIGGER IF EXISTS events_no_delete")
     with op.batch_alter_table("usage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_usage_run_id"))
 
