@@ -95,9 +95,10 @@ class Home:
                 db.with_name(db.name + "-shm"), self.config_path, self.logs, self.inbox]
 
     def exists(self) -> bool:
-        if self.config_path.exists() and self.database_url():
-            return True  # the state is on a server; the home is this host's side of it
-        return self.db_path.exists()
+        if self.db_path.exists():
+            return True
+        # On a server, the home is this host's side of the factory (config, worktrees).
+        return self.config_path.exists() and self.database_url() is not None
 
     def init(self) -> Database:
         """Create the folders and the database, or bring them up to date. Safe to repeat."""

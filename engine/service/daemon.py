@@ -169,17 +169,26 @@ def setup_logging(home: Home, *, stdout: bool = True, level: str | None = None) 
     return path
 
 
+def _not_starting(home: Home, exc: ConfigError) -> None:
+    # An unattended factory's person reads the log: say there why it did not start.
+    setup_logging(home, stdout=False, level="INFO")
+    log.error("not starting: %s", exc)
+
+
 def serve(home: Home, *, stdout: bool = True) -> int:
     """Run the daemon until SIGTERM or SIGINT; returns the exit code (0 when stopped)."""
     from andon.engine.service.runner import Engine
 
+    try:
+        home.database()  # andon.toml says where the state is: a mistake refuses here
+    except ConfigError as exc:
+        _not_starting(home, exc)
+        raise
     db = home.open() if home.exists() else home.init()
     try:
         engine = Engine(home, db, mode="daemon")  # reads andon.toml: a mistake refuses
     except ConfigError as exc:
-        # An unattended factory's person reads the log: say there why it did not start.
-        setup_logging(home, stdout=False, level="INFO")
-        log.error("not starting: %s", exc)
+        _not_starting(home, exc)
         db.close()
         raise
     try:  # refuse before writing anything to the running daemon's log file
