@@ -82,6 +82,8 @@ class Run(SQLModel, table=True):
         Index("ix_runs_category_created", "category", "created_at"),
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_merged", "merged_at"),
+        # A recurring spec's tick queues one run, however many engines fire it.
+        Index("ux_runs_spec_tick", "spec_id", "tick", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -118,6 +120,7 @@ class Run(SQLModel, table=True):
     cancel_requested: bool = False
     claimed_by: str | None = None
     heartbeat_at: datetime | None = _when()
+    tick: datetime | None = _when()  # the cron time a recurring spec's run was queued for
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONText)
 
 

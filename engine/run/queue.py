@@ -1,19 +1,21 @@
 """Submitting specs and claiming queued runs.
 
 A spec is parsed and validated before anything is written, so a malformed one never
-touches the queue. Claiming happens inside one BEGIN IMMEDIATE transaction, so two
-engines never take the same run.
+touches the queue. Claiming happens inside one write transaction (SQLite's BEGIN
+IMMEDIATE, PostgreSQL's writers' lock, the row taken FOR UPDATE SKIP LOCKED), so two
+engines never take the same run, and a category's limit counts every engine's runs.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, func, select
 
 from andon.engine.errors import NotFound
 from andon.engine.run.status import transition
@@ -47,20 +49,28 @@ def enqueue(db: Database, spec_row: m.Spec, *, level: int | None = None,
             reason: str = "submitted") -> m.Run:
     """Queue a run of a stored spec. The level is the category's level at dispatch time."""
     with db.write() as s:
-        policy = s.get(m.PolicyRow, spec_row.category)
-        run = m.Run(
-            spec_id=spec_row.id or 0,
-            title=spec_row.title,
-            category=spec_row.category,
-            level=level or (policy.level if policy else 2),
-            priority=spec_row.priority,
-            model=spec_row.model or "",
-        )
-        s.add(run)
-        s.flush()
-        s.add(m.Event(run_id=run.id, kind="run.queued",
-                      message=f"queued: {spec_row.title} ({reason})"))
-        return run
+        return queue_in(s, spec_row, level=level, reason=reason)
+
+
+def queue_in(s: Session, spec_row: m.Spec, *, level: int | None = None,
+             reason: str = "submitted", tick: datetime | None = None) -> m.Run:
+    """`enqueue` inside the caller's write transaction; `tick`, a recurring spec's cron
+    time, is unique per spec (a second run for it fails the insert)."""
+    policy = s.get(m.PolicyRow, spec_row.category)
+    run = m.Run(
+        spec_id=spec_row.id or 0,
+        title=spec_row.title,
+        category=spec_row.category,
+        level=level or (policy.level if policy else 2),
+        priority=spec_row.priority,
+        model=spec_row.model or "",
+        tick=tick,
+    )
+    s.add(run)
+    s.flush()
+    s.add(m.Event(run_id=run.id, kind="run.queued",
+                  message=f"queued: {spec_row.title} ({reason})"))
+    return run
 
 
 def submit(db: Database, path: Path | str) -> m.Run:
@@ -69,18 +79,23 @@ def submit(db: Database, path: Path | str) -> m.Run:
 
 
 def claim_next(db: Database, owner: str | None = None, *,
-               exclude_categories: Collection[str] = ()) -> m.Run | None:
+               exclude_categories: Collection[str] = (),
+               limits: Mapping[str, int] | None = None) -> m.Run | None:
     """Take the highest-priority, oldest queued run and mark it running.
 
     Runs of `exclude_categories` (at their concurrency limit, or out of today's budget)
-    are passed over and stay queued.
+    are passed over and stay queued, as are those of a category whose `limits` entry is
+    reached by the runs every engine of the factory has going (counted in the claim's
+    own transaction).
     """
     with db.write() as s:
+        excluded = set(exclude_categories) | _full(s, limits or {})
         query = select(m.Run).where(m.Run.status == m.QUEUED)
-        if exclude_categories:
-            query = query.where(col(m.Run.category).notin_(list(exclude_categories)))
+        if excluded:
+            query = query.where(col(m.Run.category).notin_(sorted(excluded)))
         run = s.exec(
             query.order_by(col(m.Run.priority).desc(), col(m.Run.id)).limit(1)
+            .with_for_update(skip_locked=True)  # (SQLite has no row locks: not rendered)
         ).first()
         if run is None:
             return None
@@ -91,6 +106,20 @@ def claim_next(db: Database, owner: str | None = None, *,
             fields["reason"] = None  # why it waited (a budget, a limit) is over
         return transition(s, run, m.RUNNING, f"claimed by {claimed_by}",
                           event="run.started", **fields)
+
+
+GOING = (m.RUNNING, m.WAITING)  # claimed and not ended: what a category's limit counts
+
+
+def _full(s: Session, limits: Mapping[str, int]) -> set[str]:
+    """Categories whose runs going, on any engine, reach their limit."""
+    if not limits:
+        return set()
+    counts = dict(s.exec(
+        select(m.Run.category, func.count())
+        .where(col(m.Run.status).in_(GOING), col(m.Run.category).in_(sorted(limits)))
+        .group_by(m.Run.category)).all())
+    return {cat for cat, limit in limits.items() if counts.get(cat, 0) >= limit}
 
 
 def get_run(db: Database, run_id: int) -> m.Run:

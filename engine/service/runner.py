@@ -412,7 +412,8 @@ class Engine:
         while room > 0 and self._accepting:
             if set(waiting) <= set(blocked):
                 break
-            run = claim_next(self.db, self.owner, exclude_categories=blocked)
+            run = claim_next(self.db, self.owner, exclude_categories=blocked,
+                             limits=self.settings.per_category)
             if run is None:
                 break
             self.stats.claimed += 1

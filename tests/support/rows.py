@@ -16,7 +16,7 @@ def add_run(s: Session, **fields: Any) -> m.Run:
         spec = m.Spec(path="/specs/x.md", title="X", category="feature", repo="r")
         s.add(spec)
         s.flush()
-    run = m.Run(spec_id=spec.id or 0, title="X", category="feature", **fields)
+    run = m.Run(**{"spec_id": spec.id or 0, "title": "X", "category": "feature", **fields})
     s.add(run)
     s.flush()
     return run
