@@ -110,6 +110,12 @@ class BoardFigures:
     cord: Any
 
 
+def _driver(db: Database, sql: str) -> str:
+    """SQL written with SQLite's `?` placeholders, for the database's driver (psycopg
+    takes `%s`); the queries here hold no other `?` or `%`."""
+    return sql.replace("?", "%s") if db.postgres else sql
+
+
 def board_figures(db: Database, *, today: datetime, window: datetime) -> BoardFigures:
     """Everything the board's header and lines table show, in one read snapshot."""
     cats: dict[str, CategoryFigures] = {}
@@ -117,6 +123,7 @@ def board_figures(db: Database, *, today: datetime, window: datetime) -> BoardFi
     def cat(name: str) -> CategoryFigures:
         return cats.setdefault(name, CategoryFigures(name))
 
+    by_created = "" if db.postgres else " INDEXED BY ix_runs_created"
     with db.read() as s:
         conn = s.connection()
         for name, level in conn.exec_driver_sql("SELECT category, level FROM policies"):
@@ -126,23 +133,23 @@ def board_figures(db: Database, *, today: datetime, window: datetime) -> BoardFi
                 "GROUP BY category, status"):
             cat(name).active[status] = int(n)
         for name, status, n in conn.exec_driver_sql(
-                f"SELECT category, status, count(*) FROM runs INDEXED BY ix_runs_created "
-                f"WHERE created_at >= ? AND status IN ({_in(TERMINAL)}) "
-                "GROUP BY category, status", (_iso(window),)):
+                _driver(db, f"SELECT category, status, count(*) FROM runs{by_created} "
+                        f"WHERE created_at >= ? AND status IN ({_in(TERMINAL)}) "
+                        "GROUP BY category, status"), (_iso(window),)):
             cat(name).finished[status] = int(n)
         for name, n, spend, simulated, unknown in conn.exec_driver_sql(
-                "SELECT category, count(*), "
-                "total(CASE WHEN model = 'scripted' THEN 0 ELSE cost_usd END), "
-                "total(CASE WHEN model = 'scripted' THEN cost_usd ELSE 0 END), "
-                "sum(cost_usd IS NULL) FROM runs INDEXED BY ix_runs_created "
-                "WHERE created_at >= ? GROUP BY category",
+                _driver(db, "SELECT category, count(*), "
+                        "coalesce(sum(CASE WHEN model = 'scripted' THEN 0 ELSE cost_usd END), 0), "
+                        "coalesce(sum(CASE WHEN model = 'scripted' THEN cost_usd ELSE 0 END), 0), "
+                        f"sum(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM runs{by_created} "
+                        "WHERE created_at >= ? GROUP BY category"),
                 (_iso(today),)):
             c = cat(name)
             c.runs_today, c.spend_today = int(n), float(spend)
             c.simulated_spend_today, c.unknown_cost_today = float(simulated), int(unknown or 0)
-        merges, dark = conn.exec_driver_sql(
-            "SELECT count(*), total(human_touched = 0) FROM runs WHERE merged_at >= ?",
-            (_iso(today),)).one()
+        merges, dark = conn.exec_driver_sql(_driver(
+            db, "SELECT count(*), coalesce(sum(CASE WHEN human_touched THEN 0 ELSE 1 END), 0) "
+            "FROM runs WHERE merged_at >= ?"), (_iso(today),)).one()
         (pending,) = conn.exec_driver_sql(
             "SELECT count(*) FROM gates WHERE status = 'pending'").one()
         cord = s.get(m.Setting, "cord")
@@ -167,8 +174,9 @@ def search_runs(db: Database, *, statuses: Sequence[str] | None = None,
         query = query.where(col(m.Run.status).in_(statuses))  # few rows: the status index
     elif statuses:
         # Finished runs are most runs: walk the ids down and stop at `limit` (the status
-        # index would collect every one of them and sort).
-        query = query.where(literal_column("+runs.status").in_(statuses))
+        # index would collect every one of them and sort). PostgreSQL's planner chooses.
+        status = col(m.Run.status) if db.postgres else literal_column("+runs.status")
+        query = query.where(status.in_(statuses))
     text = text.strip()
     if text:
         number = text.lstrip("#")
@@ -261,7 +269,7 @@ def run_steps(db: Database, run_id: int, *, kinds: Sequence[str] | None = None,
            + " AND ".join(where) + " ORDER BY id")
     dt, js = UTCDateTime(), JSONText()
     with db.read() as s:
-        rows = s.connection().exec_driver_sql(sql, (preview, *params)).all()
+        rows = s.connection().exec_driver_sql(_driver(db, sql), (preview, *params)).all()
     return [StepRow(id=r[0], stage=r[1], kind=r[2], name=r[3], status=r[4],
                     input=js.process_result_value(r[5], None), output=r[6] or "",
                     output_chars=int(r[7] or 0), exit_code=r[8],

@@ -100,6 +100,7 @@ class RunRow:
     gate_kind: str | None = None
     reason: str | None = None
     unsandboxed: bool = False  # its commands ran without the sandbox (policy allowed it)
+    host: str | None = None  # the host of the engine that runs it (a factory on a server)
 
     @property
     def active(self) -> bool:
@@ -110,13 +111,15 @@ class RunRow:
         return is_simulated(self.model)
 
     @classmethod
-    def of(cls, run: m.Run, gate: m.Gate | None = None) -> RunRow:
+    def of(cls, run: m.Run, gate: m.Gate | None = None, *, hosts: bool = False) -> RunRow:
+        """`hosts`: the factory is on a server several engines share; say whose run it is."""
+        host = ((run.claimed_by or "").partition("@")[2] or None) if hosts else None
         return cls(id=run.id or 0, title=run.title, category=run.category, level=run.level,
                    status=run.status, stage=run.stage, created_at=run.created_at,
                    started_at=run.started_at, finished_at=run.finished_at, turns=run.turns,
                    tokens=run.tokens_in + run.tokens_out, cost_usd=run.cost_usd,
                    model=run.model, gate_kind=gate.kind if gate else None, reason=run.reason,
-                   unsandboxed=bool((run.data or {}).get("unsandboxed")))
+                   unsandboxed=bool((run.data or {}).get("unsandboxed")), host=host)
 
 
 @dataclass(frozen=True)
@@ -183,5 +186,6 @@ def load_board(db: Database, *, now: datetime, mode: EngineMode, filter: str = "
         merges_today=figures.merges_today, dark_merges_today=figures.dark_merges_today,
         spend_today=figures.spend_today, spend_simulated=figures.simulated_spend_today,
         unknown_cost_today=figures.unknown_cost_today > 0, needs_you=figures.pending_gates,
-        lines=load_lines(figures), runs=[RunRow.of(r, gates.get(r.id or 0)) for r in runs],
+        lines=load_lines(figures),
+        runs=[RunRow.of(r, gates.get(r.id or 0), hosts=db.postgres) for r in runs],
         filter=filter, search=search, more=more)

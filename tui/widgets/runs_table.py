@@ -36,6 +36,9 @@ def cells(run: RunRow, now: datetime) -> tuple[Any, ...]:
 
 def _title(run: RunRow) -> Text:
     title = Text(run.title, overflow="ellipsis", no_wrap=True)
+    if run.host:  # engines on several hosts: which one runs it
+        title = Text.assemble((run.host, "dim"), " ", title, overflow="ellipsis",
+                              no_wrap=True)
     if run.unsandboxed:  # its commands ran without the walls: say so before anything
         title = Text.assemble(("unsandboxed ", "bold white on red"), title,
                               overflow="ellipsis", no_wrap=True)
