@@ -47,7 +47,7 @@ from andon.engine.gates.gate import expire_gates
 from andon.engine.run.control import Cancelled, RunControl, Stopping
 from andon.engine.run.queue import claim_next, owner_id
 from andon.engine.run.status import allowed, transition
-from andon.engine.service import inbox, recovery
+from andon.engine.service import inbox, recovery, rules
 from andon.engine.service.cord import cord_pulled
 from andon.engine.service.lock import EngineLock, LockHolder
 from andon.engine.service.notify import Notifier
@@ -167,6 +167,7 @@ class Engine:
         self._deferred: dict[str, str] = {}
         self._notifier: Notifier | None = None
         self._fault: str | None = None  # a storage fault jobs hit (logged once)
+        self.rules_problem: str | None = None  # set: this engine claims no run (rules.py)
         self.scheduler = new_scheduler()
         self.recurring = RecurringSpecs(db, self.scheduler, self.cron_trigger,
                                         wrap=self._guard, on_queued=self._on_queued)
@@ -195,6 +196,7 @@ class Engine:
         try:
             self.started_at = self.info.started
             self._recover_at_start()
+            self.check_rules()
             self._notifier = Notifier(self.db, self.hooks)
             self._heartbeat()
             self._accepting = True
@@ -279,6 +281,7 @@ class Engine:
                 self.recurring.clear()
                 self.sync_schedules()
         log.info("configuration reloaded from %s", self.home.config_path)
+        self.check_rules()
         self.dispatch()
         return True
 
@@ -393,7 +396,7 @@ class Engine:
         return cord_pulled(self.db)
 
     def _dispatch_once(self) -> list[int]:
-        if not self._accepting:
+        if not self._accepting or self.rules_problem:
             return []
         with self._mutex:
             room = self.settings.concurrency - len(self._workers)
@@ -551,8 +554,10 @@ class Engine:
             log.warning("recovered run %s: %s", item.run_id, item.reason)
 
     def housekeeping(self) -> None:
-        """Gate timeouts, runs orphaned by dead processes, worktree retention."""
+        """Gate timeouts, runs orphaned by dead processes, worktree retention, and whether
+        this engine still follows the factory's rules."""
         expire_gates(self.db)
+        self.check_rules()
         with self._mutex:
             active = set(self._workers)
         for item in recovery.recover(self.db, own=self.owner, active=active,
@@ -564,6 +569,16 @@ class Engine:
         policy = worktree.retention(self.home.config.engine.keep_worktrees)
         for run_id in worktree.sweep(self.db, policy):
             log.info("run %s: worktree removed (keep_worktrees)", run_id)
+
+    def check_rules(self) -> None:
+        """Compare this engine's deciding settings with the factory's (rules.py)."""
+        problem = rules.check(self.db, self.home, self.settings)
+        if problem != self.rules_problem:
+            if problem:
+                log.error("not claiming runs: %s", problem)
+            else:
+                log.info("this engine follows the factory's rules again: claiming runs")
+        self.rules_problem = problem
 
     def scan_inbox(self) -> None:
         result = inbox.scan(self.home, self.db)

@@ -176,3 +176,30 @@ def test_three_engines_run_every_run_once_and_the_cord_holds_them_all(
 def _statuses(db: Database) -> list[str]:
     with db.read() as s:
         return [r.status for r in s.exec(select(m.Run).order_by(col(m.Run.id))).all()]
+
+
+def test_an_engine_whose_deciding_settings_differ_claims_nothing_and_says_which(
+        tmp_path: Path, factory: Callable[..., Engine]) -> None:
+    from andon.engine.service import rules
+
+    engine = factory(Body(), scenario_trials=5)
+    db = engine.db
+    # Another host recorded the factory's rules first, with 3 trials per scenario.
+    assert rules.check(db, engine.home, EngineConfig(**{**FAST, "scenario_trials": 3}),
+                       host="host-a") is None
+    engine.start()
+    queued = submit(db, _spec(tmp_path, "one")).id
+    assert engine.rules_problem is not None
+    assert engine.rules_problem.startswith(
+        "[engine] scenario_trials differs from the factory's: 5 here, 3 as host-a set it")
+    assert engine.dispatch() == []  # refused, not merely late
+    # The same trials, but a scenario the other host does not have.
+    (engine.home.scenarios / "extra").mkdir()
+    (engine.home.scenarios / "extra" / "check.sh").write_text("exit 0\n")
+    engine.settings = EngineConfig(**{**FAST, "scenario_trials": 3})
+    engine.check_rules()
+    assert (engine.rules_problem or "").startswith("scenarios differs from the factory's")
+    (engine.home.scenarios / "extra" / "check.sh").unlink()
+    engine.check_rules()
+    assert engine.rules_problem is None
+    assert engine.dispatch() == [queued]
