@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import overload
+from zoneinfo import ZoneInfo
 
 
 def utcnow() -> datetime:
@@ -23,3 +24,11 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def start_of_day(now: datetime, zone: str | tzinfo = "UTC") -> datetime:
+    """Midnight of `now`'s day in `zone` (the factory's `[engine] timezone`, the zone its
+    schedules use), in UTC: where "today" starts for the board and the daily budgets."""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    local = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return local.astimezone(UTC)

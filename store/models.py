@@ -225,10 +225,16 @@ class Checkpoint(SQLModel, table=True):
 
 
 class Usage(SQLModel, table=True):
+    """A model call's tokens and cost. Its run's category is copied onto the row so
+    "spend today" reads only today's rows, from one covering index (category, time,
+    model, cost), however old the factory is."""
+
     __tablename__ = "usage"
+    __table_args__ = (Index("ix_usage_category_ts", "category", "ts", "model", "cost_usd"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
+    category: str  # the run's, written with the row (engine.llm.usage)
     turn: int
     model: str
     input_tokens: int = 0

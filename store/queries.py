@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import literal_column, or_
+from sqlalchemy import Select, bindparam, case, literal_column, or_
 from sqlmodel import col, func, select
 
 from andon.store import models as m
@@ -71,7 +71,8 @@ def list_specs(db: Database, *, include_inactive: bool = False, limit: int = 500
 #
 # Aggregates run as plain SQL over indexed columns (ix_runs_status_priority for active
 # runs, ix_runs_created for "today" and the success window, ix_runs_merged for merges,
-# ix_gates_status_created for pending gates), so they stay fast with 100,000 runs.
+# ix_usage_category_ts for spend today, ix_gates_status_created for pending gates), so
+# they stay fast with 100,000 runs.
 
 ACTIVE = m.ACTIVE_STATUSES
 TERMINAL = m.TERMINAL_STATUSES
@@ -85,6 +86,60 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+SCRIPTED = "scripted"  # = engine.llm.pricing.SCRIPTED_MODEL: simulated money
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A category's spend over a day, from its usage rows."""
+
+    real: float = 0.0  # models with a price, not scripted
+    simulated: float = 0.0  # the scripted model's priced-as money
+    unknown: int = 0  # calls whose cost is unknown (a model with no price)
+
+    @property
+    def total(self) -> float:
+        """What a daily budget counts: simulated money too, so budgets can be shown."""
+        return self.real + self.simulated
+
+
+def _spend_query() -> Select[Any]:
+    """Spend per category from `:p_since` on, from the covering index
+    ix_usage_category_ts alone: the categories are found by a skip over the index (a
+    recursive step per category, portable SQL), then each one's rows since `p_since`
+    are one range in index order, so neither the table, older rows nor a sort are
+    touched (tests check the plan; bench/spend_today.py times it)."""
+    u = m.Usage.__table__.c  # type: ignore[attr-defined]
+    later = m.Usage.__table__.alias("later")  # type: ignore[attr-defined]
+    cats = select(func.min(u.category).label("name")).cte("cats", recursive=True)
+    after = select(func.min(later.c.category)).where(later.c.category > cats.c.name)
+    cats = cats.union_all(select(after.scalar_subquery()).where(cats.c.name.is_not(None)))
+    scripted = u.model == SCRIPTED
+    return (select(u.category,
+                   func.coalesce(func.sum(case((scripted, 0.0), else_=u.cost_usd)), 0.0),
+                   func.coalesce(func.sum(case((scripted, u.cost_usd), else_=0.0)), 0.0),
+                   func.coalesce(func.sum(case((u.cost_usd.is_(None), 1), else_=0)), 0))
+            .where(u.category.in_(select(cats.c.name)),
+                   u.ts >= bindparam("p_since", type_=UTCDateTime()))
+            .group_by(u.category))
+
+
+_SPEND = _spend_query()  # built once: every dispatch pass and board refresh runs it
+
+
+def spend_since(db: Database, since: datetime) -> dict[str, Spend]:
+    """Each category's spend from `since` (the start of the factory's day) on: the one
+    figure the board shows and the daily budgets count."""
+    with db.read() as s:
+        return _spend(s.connection(), since)
+
+
+def _spend(conn: Any, since: datetime) -> dict[str, Spend]:
+    return {category: Spend(float(real), float(simulated), int(unknown))
+            for category, real, simulated, unknown in conn.execute(_SPEND,
+                                                                    {"p_since": since})}
+
+
 @dataclass
 class CategoryFigures:
     category: str
@@ -94,7 +149,7 @@ class CategoryFigures:
     runs_today: int = 0
     spend_today: float = 0.0  # real money (models with a price, not scripted)
     simulated_spend_today: float = 0.0  # the scripted model's priced-as money
-    unknown_cost_today: int = 0  # runs whose cost is unknown (a model with no price)
+    unknown_cost_today: int = 0  # calls whose cost is unknown (a model with no price)
 
 
 @dataclass
@@ -137,16 +192,14 @@ def board_figures(db: Database, *, today: datetime, window: datetime) -> BoardFi
                         f"WHERE created_at >= ? AND status IN ({_in(TERMINAL)}) "
                         "GROUP BY category, status"), (_iso(window),)):
             cat(name).finished[status] = int(n)
-        for name, n, spend, simulated, unknown in conn.exec_driver_sql(
-                _driver(db, "SELECT category, count(*), "
-                        "coalesce(sum(CASE WHEN model = 'scripted' THEN 0 ELSE cost_usd END), 0), "
-                        "coalesce(sum(CASE WHEN model = 'scripted' THEN cost_usd ELSE 0 END), 0), "
-                        f"sum(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM runs{by_created} "
-                        "WHERE created_at >= ? GROUP BY category"),
-                (_iso(today),)):
+        for name, n in conn.exec_driver_sql(
+                _driver(db, f"SELECT category, count(*) FROM runs{by_created} "
+                        "WHERE created_at >= ? GROUP BY category"), (_iso(today),)):
+            cat(name).runs_today = int(n)
+        for name, spend in _spend(conn, today).items():
             c = cat(name)
-            c.runs_today, c.spend_today = int(n), float(spend)
-            c.simulated_spend_today, c.unknown_cost_today = float(simulated), int(unknown or 0)
+            c.spend_today, c.simulated_spend_today = spend.real, spend.simulated
+            c.unknown_cost_today = spend.unknown
         merges, dark = conn.exec_driver_sql(_driver(
             db, "SELECT count(*), coalesce(sum(CASE WHEN human_touched THEN 0 ELSE 1 END), 0) "
             "FROM runs WHERE merged_at >= ?"), (_iso(today),)).one()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, case, update
+from sqlalchemy import bindparam, case, select, update
 from sqlmodel import Session
 
 from andon.store import models as m
@@ -30,9 +30,11 @@ class TurnUsage:
 
 
 _EVENTS = m.Event.__table__.insert()  # type: ignore[attr-defined]
-_USAGE = m.Usage.__table__.insert()  # type: ignore[attr-defined]
 _EXCHANGES = m.Exchange.__table__.insert()  # type: ignore[attr-defined]
 _run = m.Run.__table__.c  # type: ignore[attr-defined]
+# the row carries its run's category (spend today reads it from the usage index alone)
+_USAGE = m.Usage.__table__.insert().values(  # type: ignore[attr-defined]
+    category=select(_run.category).where(_run.id == bindparam("p_of_run")).scalar_subquery())
 _totals = {
     "turns": _run.turns + bindparam("p_turns"),
     "tokens_in": _run.tokens_in + bindparam("p_fresh"),
@@ -60,7 +62,7 @@ def add_call(s: Session, run_id: int, turn: int, model: str, usage: TurnUsage,
         "run_id": run_id, "turn": turn, "model": model, "input_tokens": usage.fresh,
         "output_tokens": usage.output, "cache_creation_tokens": usage.cache_write,
         "cache_read_tokens": usage.cache_read, "cost_usd": usage.cost, "ts": now,
-        "purpose": purpose})
+        "purpose": purpose, "p_of_run": run_id})
     conn.execute(_EXCHANGES, {"run_id": run_id, "turn": turn, "request": request,
                               "response": response, "ts": now, "purpose": purpose})
     totals = {"p_run": run_id, "p_turns": int(purpose == "agent"), "p_fresh": usage.fresh,

@@ -38,7 +38,7 @@ from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from andon.engine.errors import UserError
 from andon.engine.factory.config import EngineConfig
@@ -54,7 +54,8 @@ from andon.engine.service.notify import Notifier
 from andon.engine.service.scheduler import RecurringSpecs, TriggerFactory, new_scheduler
 from andon.engine.spec.schedule import crontab
 from andon.store import models as m
-from andon.store.clock import utcnow
+from andon.store import queries as q
+from andon.store.clock import start_of_day, utcnow
 from andon.store.db import Database, fault_message, storage_fault
 
 log = logging.getLogger("andon.engine")
@@ -110,28 +111,12 @@ class Worker:
     started: float
 
 
-def today_start(now: datetime | None = None) -> datetime:
-    now = now or utcnow()
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def spend_today(db: Database, category: str, now: datetime | None = None) -> float:
-    """Dollars spent today (UTC) by a category's runs: their usage rows of today, plus
-    the recorded cost of runs started today that have no usage rows."""
-    since = today_start(now)
-    with db.read() as s:
-        used = s.exec(
-            select(func.coalesce(func.sum(m.Usage.cost_usd), 0.0))
-            .join(m.Run, col(m.Run.id) == col(m.Usage.run_id))
-            .where(m.Run.category == category, col(m.Usage.ts) >= since)
-        ).one()
-        with_usage = select(m.Usage.run_id).distinct()
-        rest = s.exec(
-            select(func.coalesce(func.sum(m.Run.cost_usd), 0.0))
-            .where(m.Run.category == category, col(m.Run.started_at) >= since,
-                   col(m.Run.id).notin_(with_usage))
-        ).one()
-    return float(used or 0.0) + float(rest or 0.0)
+def spend_today(db: Database, category: str, now: datetime | None = None,
+                zone: str = "UTC") -> float:
+    """Dollars a category's model calls cost today (the day of `zone`, the factory's
+    `[engine] timezone`): the board's "spend today", simulated money included."""
+    since = start_of_day(now or utcnow(), zone)
+    return q.spend_since(db, since).get(category, q.Spend()).total
 
 
 class Engine:
@@ -435,16 +420,18 @@ class Engine:
         from andon.policies.stored import load_policy
 
         blocked: dict[str, str] = {}
+        zone = self.settings.timezone
+        today = q.spend_since(self.db, start_of_day(utcnow(), zone))  # one query a pass
         for cat in categories:
             limit = self.settings.per_category.get(cat)
             if limit is not None and busy.get(cat, 0) >= limit:
                 blocked[cat] = f"category {cat} is at its limit of {limit} running"
                 continue
             daily = load_policy(self.db, cat).daily_usd
-            spent = spend_today(self.db, cat)
+            spent = today.get(cat, q.Spend()).total
             if spent >= daily:
                 blocked[cat] = (f"waiting: category {cat} has spent ${spent:.2f} of its "
-                                f"${daily:.2f} daily budget today (UTC)")
+                                f"${daily:.2f} daily budget today ({zone})")
         self._tell_deferred(blocked)
         return blocked
 

@@ -10,7 +10,8 @@ from andon.store import models as m
 
 
 def add_run(s: Session, **fields: Any) -> m.Run:
-    """A feature run on the store's first spec (made when there is none), flushed."""
+    """A run (category feature unless told) on the store's first spec (made when there
+    is none), flushed."""
     spec = s.exec(select(m.Spec)).first()
     if spec is None:
         spec = m.Spec(path="/specs/x.md", title="X", category="feature", repo="r")

@@ -95,6 +95,10 @@ def _run(s: Any, spec: m.Spec, **fields: Any) -> m.Run:
                 level=LEVELS[spec.category], **fields)
     s.add(run)
     s.flush()
+    if run.started_at is not None and run.model:  # its calls, as one: spend today's rows
+        s.add(m.Usage(run_id=run.id or 0, category=run.category, turn=1, model=run.model,
+                      input_tokens=run.tokens_in, output_tokens=run.tokens_out,
+                      cost_usd=fields.get("cost_usd"), ts=run.started_at))
     return run
 
 

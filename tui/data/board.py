@@ -15,7 +15,7 @@ from typing import Any
 from andon.engine.llm.pricing import is_simulated
 from andon.store import models as m
 from andon.store import queries as q
-from andon.store.clock import as_utc, utcnow
+from andon.store.clock import as_utc, start_of_day, utcnow
 from andon.store.db import Database
 
 NOW_ENV = "ANDON_NOW"
@@ -34,12 +34,6 @@ def clock_from_env() -> Clock:
     when = as_utc(datetime.fromisoformat(frozen))
     assert when is not None
     return lambda: when
-
-
-def start_of_day(now: datetime) -> datetime:
-    """Local midnight of `now`'s day, as an aware UTC-comparable time."""
-    local = now.astimezone()
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 # -- engine mode ----------------------------------------------------------------------
@@ -177,8 +171,10 @@ def load_runs(db: Database, *, filter: str = "recent", search: str = "",
 
 
 def load_board(db: Database, *, now: datetime, mode: EngineMode, filter: str = "recent",
-               search: str = "", limit: int = PAGE) -> BoardData:
-    figures = q.board_figures(db, today=start_of_day(now), window=now - SUCCESS_WINDOW)
+               search: str = "", limit: int = PAGE, zone: str = "UTC") -> BoardData:
+    """`zone`: the factory's (`[engine] timezone`), whose day the daily budgets count."""
+    figures = q.board_figures(db, today=start_of_day(now, zone),
+                              window=now - SUCCESS_WINDOW)
     runs, more = load_runs(db, filter=filter, search=search, limit=limit)
     gates = q.pending_gates_by_run(db, [r.id or 0 for r in runs if r.status == m.WAITING])
     return BoardData(

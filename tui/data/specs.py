@@ -19,7 +19,8 @@ MAX_ROWS = 500
 
 
 def schedule_zone(home: Home | None) -> str:
-    """The time zone schedules fire in: andon.toml's [engine] timezone (UTC by default)."""
+    """The factory's time zone, andon.toml's [engine] timezone (UTC by default):
+    schedules fire in it, and its day is the day of spend today and daily budgets."""
     if home is None:
         return "UTC"
     try:

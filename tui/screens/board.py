@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from andon.tui.commands import PaletteCommand
 from andon.tui.data import FILTERS, PAGE, BoardData, load_board
+from andon.tui.data.specs import schedule_zone
 from andon.tui.messages import BoardLoaded
 from andon.tui.screens.base import StoreScreen
 from andon.tui.widgets.board_header import BoardHeader
@@ -89,7 +90,7 @@ class BoardScreen(StoreScreen):
     def _load(self, filter: str, search: str, limit: int) -> None:
         data = load_board(self.andon.db, now=self.andon.clock(),
                           mode=self.andon.engine_mode(), filter=filter, search=search,
-                          limit=limit)
+                          limit=limit, zone=schedule_zone(self.andon.home))
         self.post_message(BoardLoaded(data))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

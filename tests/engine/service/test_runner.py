@@ -137,7 +137,8 @@ def test_a_category_past_its_daily_budget_waits_and_says_why(
         run = s.get(m.Run, spent)
         assert run is not None
         run.status, run.started_at = m.MERGED, utcnow()
-        s.add(m.Usage(run_id=spent or 0, turn=1, model="x", cost_usd=999.0))
+        s.add(m.Usage(run_id=spent or 0, category="feature", turn=1, model="x",
+                      cost_usd=999.0))
     feature = submit(db, _spec(tmp_path, "more")).id
     doc = submit(db, _spec(tmp_path, "doc", category="docs")).id
     engine = engines(Body()).start()
