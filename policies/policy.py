@@ -21,6 +21,9 @@ from pydantic_core import PydanticCustomError
 
 from andon.policies.level import Level, LevelError
 
+#: The agent backends a category may choose (engine.agent.backend runs them).
+AGENTS = ("andon", "claude-code")
+
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 #: The usual dependency manifests and lock files; changing one escalates a run.
@@ -174,6 +177,8 @@ class Policy(BaseModel):
     network: bool = False
     allow_unsandboxed: bool = False
     context: Context = Field(default_factory=Context)
+    #: Who implements: Andon's own loop, or Claude Code under the same gates and walls.
+    agent: Literal["andon", "claude-code"] = "andon"
 
     # -- validation -------------------------------------------------------------------
 
@@ -227,6 +232,13 @@ class Policy(BaseModel):
     def _check_on_budget(cls, value: Any) -> Any:
         if value not in ("gate", "fail"):
             raise _error("on_budget", f"must be 'gate' or 'fail' (got {value!r})")
+        return value
+
+    @field_validator("agent", mode="before")
+    @classmethod
+    def _check_agent(cls, value: Any) -> Any:
+        if value not in AGENTS:
+            raise _error("agent", f"must be one of {', '.join(map(repr, AGENTS))} (got {value!r})")
         return value
 
     @field_validator("protected_paths", "dependency_files", "approvers")

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from andon.engine.errors import SpecError
 from andon.engine.spec.schedule import crontab
+from andon.policies.policy import AGENTS
 
 MAX_SPEC_BYTES = 1_000_000
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
@@ -59,6 +60,14 @@ class SpecFront(BaseModel):
     priority: int = Field(default=0, ge=-100, le=100)
     model: str | None = None
     script: str | None = None
+    agent: str | None = None  # who implements; the category's policy decides when unset
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        if value is not None and value not in AGENTS:
+            raise ValueError(f"must be one of {', '.join(map(repr, AGENTS))}")
+        return value
 
     @field_validator("checks")
     @classmethod
