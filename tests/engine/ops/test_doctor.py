@@ -38,7 +38,7 @@ def test_a_fresh_home_is_healthy_and_the_key_is_never_shown(home: Home) -> None:
     assert report["healthy"] is True
     checks = {c["name"]: c for c in report["checks"]}
     assert set(checks) == {"home", "permissions", "config", "database", "disk", "git",
-                           "bubblewrap", "setup", "api key", "engine"}
+                           "bubblewrap", "setup", "api key", "agents", "engine"}
     assert checks["api key"]["status"] == "ok" and "not shown" in checks["api key"]["detail"]
     assert checks["database"]["status"] == "ok"
     assert "integrity ok" in checks["database"]["detail"]
@@ -110,3 +110,29 @@ def test_doctor_says_where_setup_commands_run(home: Home) -> None:
     check = doctor.check_setup(home)
     assert "setup commands of myapp are trusted code" in check.detail
     assert "after a merge (the post-merge watch) they run in the sandbox" in check.detail
+
+
+def test_doctor_reports_the_agent_backends_and_a_chosen_one_that_is_missing(
+        home: Home, tmp_path: Path) -> None:
+    from tests.engine.agent.test_backend import HIDDEN
+
+    hider = tmp_path / "hide.py"
+    hider.write_text(HIDDEN)
+    policy = tmp_path / "docs.toml"
+    policy.write_text('[docs]\nlevel = 4\nagent = "claude-code"\n')
+
+    def agents(*cli: str) -> dict[str, str]:
+        done = subprocess.run([*cli, "--home", str(home.root), "doctor", "--json"],
+                              capture_output=True, text=True, timeout=120)
+        return next(c for c in json.loads(done.stdout)["checks"] if c["name"] == "agents")
+
+    installed = agents(sys.executable, "-m", "andon.tui")
+    hidden = agents(sys.executable, str(hider))
+    if installed["detail"].startswith("andon; claude-code "):  # the extra is here
+        assert installed["status"] == "ok"
+    assert hidden["status"] == "ok" and "no category chooses it" in hidden["detail"]
+    subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(home.root), "policies",
+                    "import", str(policy)], check=True, capture_output=True, timeout=120)
+    hidden = agents(sys.executable, str(hider))
+    assert hidden["status"] == "fail" and "chosen by docs" in hidden["detail"]
+    assert hidden["fix"] == "pip install 'andon[claude-code]'"
