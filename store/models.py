@@ -40,6 +40,7 @@ GATE_REJECTED = "rejected"
 REVISED = "revised"
 TIMED_OUT = "timed_out"
 VOIDED = "voided"  # the run ended (cancelled, failed) while the gate was open
+NOTICE_KINDS = frozenset({"post-merge"})  # gates that tell; the run never waits on them
 
 
 def _now_field() -> Any:

@@ -54,15 +54,7 @@ def cancel(db: Database, run_id: int, user: str | None = None) -> str:
                           message=f"cancel requested by {who}", data={"by": who}))
             said = f"run {run_id}: cancel requested, it stops at its next step"
         s.add(run)
-    if said.endswith("cancelled"):
-        _void_gates(db, run_id, f"run cancelled by {who}")
     return said
-
-
-def _void_gates(db: Database, run_id: int, reason: str) -> None:
-    from andon.engine.gates.gate import void_gates
-
-    void_gates(db, run_id, reason)
 
 
 def retry(db: Database, run_id: int) -> tuple[str, int]:

@@ -42,7 +42,7 @@ from andon.engine.errors import NotFound, UserError
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
 from andon.engine.gates.shadow import count_conflict, record_shadow, shadow_in
 from andon.engine.run.control import Cancelled, RunControl, Stopping
-from andon.engine.run.status import transition
+from andon.engine.run.status import transition, void_open_gates
 from andon.engine.textcap import cap
 from andon.policies.level import Level
 from andon.policies.matrix import Action, needs_gate
@@ -65,7 +65,7 @@ KINDS = ("action", "plan", "review", "escalation", "budget", "post-merge", "conf
 #: goes back to the agent to resolve.
 REVISABLE = frozenset({"review", "escalation", "plan", "conflict"})
 #: Gates that tell a person something; the run does not wait on them.
-NOTICES = frozenset({"post-merge"})
+NOTICES = m.NOTICE_KINDS
 
 POLL_SECONDS = 0.05  # how often a waiting run looks at PRAGMA data_version
 RECHECK_SECONDS = 2.0  # read the gate anyway this often (its own timeout is clock-based)
@@ -365,26 +365,9 @@ def _closed_message(gate: m.Gate) -> str:
 
 
 def void_gates(db: Database, run_id: int, reason: str) -> list[int]:
-    """Close a run's open gates when the run ends without them (cancel, failure).
-    Notices (post-merge) stay for a person to read."""
-    now = utcnow()
+    """Close a run's open gates while it ends (a cancel at a gate); notices stay."""
     with db.write() as s:
-        gates = s.exec(select(m.Gate).where(m.Gate.run_id == run_id,
-                                            m.Gate.status == m.PENDING)).all()
-        voided = []
-        for gate in gates:
-            if gate.kind in NOTICES:
-                continue
-            gate.status = m.VOIDED
-            gate.decided_at = now
-            gate.decided_by = ANDON
-            gate.comment = reason
-            s.add(gate)
-            s.add(m.Event(run_id=run_id, kind="gate.voided", stage=gate.stage,
-                          message=f"gate {gate.id} voided: {reason}",
-                          data={"gate": gate.id, "kind": gate.kind}))
-            voided.append(gate.id or 0)
-        return voided
+        return void_open_gates(s, run_id, reason)
 
 
 # -- timeouts ---------------------------------------------------------------------------
@@ -588,7 +571,8 @@ class PolicyGatekeeper(Gatekeeper):
         self._breaker()
 
     def finished(self, status: str) -> None:
-        void_gates(self.db, self.run_id, f"the run ended ({status})")
+        """The run ended (its open gates were voided with its status): the circuit
+        breaker has its say."""
         self._breaker()
 
     # -- helpers ----------------------------------------------------------------------

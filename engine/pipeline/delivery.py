@@ -29,6 +29,7 @@ from andon.engine.forge.weather import Backoff
 from andon.engine.gates.gate import Elsewhere, PolicyGatekeeper
 from andon.engine.gates.gatekeeper import Decision
 from andon.engine.pipeline.outcome import Failure, RunEnded
+from andon.engine.run.identity import trailers
 from andon.store import models as m
 from andon.store.clock import utcnow
 
@@ -103,7 +104,7 @@ def merge(p: Pipeline, attempt: int, landing: Landing) -> Failure | None:
     p.log.enter("merge")
     run, spec, ws = p.ctx.run, p.ctx.spec, p._ws()
     title = f"Merge andon run {run.id}: {spec.title}"
-    message = (f"Andon-Run: {run.id}\nAndon-Category: {run.category}\n"
+    message = (f"{trailers(p.home_id, run.id or 0)}\nAndon-Category: {run.category}\n"
                f"Andon-Level: {run.level}")
     for _ in range(MAX_ROUNDS):
         failure = publish(p, landing, attempt)  # a no-op when the forge has it all
@@ -178,7 +179,7 @@ def watch(p: Pipeline, landing: Landing) -> tuple[str, str]:
     title = f"Revert andon run {run.id}: {p.ctx.spec.title}"
     message = (f"The required checks failed on {ws.base} after the merge "
                f"({commit[:10]}):\n{lines}\n\nAndon-Reverts: {run.id}\n"
-               f"Andon-Category: {run.category}")
+               f"Andon-Home: {p.home_id}\nAndon-Category: {run.category}")
     reverted = revert_through_pull(landing, run_id=run.id or 0, merged=commit,
                                    worktrees=p.home.worktrees, title=title,
                                    body=message, message=message)

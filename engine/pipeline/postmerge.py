@@ -15,6 +15,7 @@ from typing import Any
 
 from andon.engine.errors import NotFound, UserError
 from andon.engine.pipeline.checks import CheckResult, run_checks
+from andon.engine.run.identity import home_id
 from andon.engine.run.log import RunLog
 from andon.engine.run.state import PipelineState
 from andon.engine.workspace.merge import revert_run
@@ -45,7 +46,7 @@ def watch(log: RunLog, *, repo: Path, base: str, run_id: int, merged: str, previ
           worktrees: Path, checks: list[str], setup: list[str],
           sandbox: Callable[[Path], SandboxConfig], timeout: float, setup_timeout: float,
           revert_message: Callable[[list[str]], str],
-          setup_network: bool = False) -> WatchResult:
+          setup_network: bool = False, home: str | None = None) -> WatchResult:
     """Run the checks on `merged`; on failure revert the run on `base`. The setup
     commands run in the sandbox too (they build code the agent wrote), with the
     network only when `setup_network` (the repository entry's `network`)."""
@@ -71,7 +72,7 @@ def watch(log: RunLog, *, repo: Path, base: str, run_id: int, merged: str, previ
             return result
         with log.step("revert", base) as step:
             commit = revert_run(repo, base, run_id, merged, previous, path,
-                                revert_message(result.failures))
+                                revert_message(result.failures), home)
             if commit is None:
                 result.revert_failed = True
                 step.status = "failed"
@@ -103,14 +104,16 @@ def revert_merged_run(home: Any, db: Database, run_id: int, *, user: str,
         raise UserError(f"run {run_id} does not record where it merged; revert it with git")
     title = spec.title if spec else run.title
     why = reason or "reverted by a person"
+    identity = home_id(db)
     message = (f"Revert andon run {run_id}: {title}\n\n{why} ({user}).\n\n"
-               f"Andon-Reverts: {run_id}\nAndon-Category: {run.category}")
+               f"Andon-Reverts: {run_id}\nAndon-Home: {identity}\n"
+               f"Andon-Category: {run.category}")
     log = RunLog(db, run_id)
     with temporary_worktree(Path(run.repo_path), merged, home.worktrees,
                             f"revert-{run_id}") as scratch, log.step(
             "revert", run.base, stage="post-merge") as step:
         commit = revert_run(run.repo_path, run.base, run_id, merged, previous, scratch,
-                            message)
+                            message, identity)
         if commit is None:
             step.status = "failed"
             step.output = f"the revert conflicts with what {run.base} gained since"

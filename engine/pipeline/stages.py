@@ -54,9 +54,10 @@ from andon.engine.pipeline import delivery, postmerge, scenarios
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.pipeline.outcome import Failure, RunEnded
 from andon.engine.run.control import Cancelled, RunControl, Stopping
+from andon.engine.run.identity import home_id, trailers
 from andon.engine.run.log import RunLog
 from andon.engine.run.state import PipelineState, Progress
-from andon.engine.run.status import IllegalTransition, StatusConflict
+from andon.engine.run.status import LOST_WORK, IllegalTransition, StatusConflict
 from andon.engine.workspace import links, processes
 from andon.engine.workspace import merge as merging
 from andon.engine.workspace import worktree as workspace
@@ -125,6 +126,7 @@ class Pipeline:
             assert spec is not None
         self.ctx = RunContext(run=run, spec=spec)
         self.progress = Progress(db, run_id)  # loaded once, written through
+        self.home_id = home_id(db)  # with the run's number, who the run is on the base
         self.policy: Policy = Policy.default(run.category, run.level)
         self._model: ModelClient | None = None
         self.gatekeeper: Gatekeeper = Gatekeeper()
@@ -156,15 +158,15 @@ class Pipeline:
         except Cancelled as exc:
             return self._finish(m.CANCELLED, str(exc))
         except Stopping as exc:
-            return self._pause(m.INTERRUPTED, f"interrupted: {exc}; it resumes from here")
+            return self._pause(f"interrupted: {exc}; it resumes from here")
         except UserError as exc:
             return self._finish(m.FAILED, str(exc))
         except Exception as exc:  # a bug or an outage must not leave the run "running"
             fault = storage_fault(exc)
             if fault is not None:  # not the run's doing: it resumes once the store works
                 where = self.home.root if in_database(exc) else None
-                return self._pause(m.INTERRUPTED, f"{fault_message(fault, where)}; "
-                                   f"the run resumes from its last checkpoint "
+                return self._pause(f"{fault_message(fault, where)}; the run resumes from "
+                                   f"its last checkpoint "
                                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})")
             return self._finish(m.FAILED, f"internal error: {type(exc).__name__}: {exc}")
         finally:
@@ -198,9 +200,12 @@ class Pipeline:
         self._retire_worktree(status)
         return status
 
-    def _pause(self, status: str, reason: str) -> str:
-        self.ctx.run = self.log.transition(status, reason, reason=reason)
-        return status
+    def _pause(self, reason: str) -> str:
+        """Leave the run resumable: a stop at a step boundary or a gate loses no work, so
+        it does not count against max_resumes."""
+        data = {**(self.log.run().data or {}), LOST_WORK: False}
+        self.ctx.run = self.log.transition(m.INTERRUPTED, reason, reason=reason, data=data)
+        return m.INTERRUPTED
 
     # -- stages ----------------------------------------------------------------------
 
@@ -484,7 +489,7 @@ class Pipeline:
         self.log.enter("merge")
         ws, run, repo = self._ws(), self.ctx.run, self._repo_settings()
         message = (f"Merge andon run {run.id}: {self.ctx.spec.title}\n\n"
-                   f"Andon-Run: {run.id}\nAndon-Category: {run.category}\n"
+                   f"{trailers(self.home_id, run.id or 0)}\nAndon-Category: {run.category}\n"
                    f"Andon-Level: {run.level}")
         for _ in range(MAX_CONFLICT_ROUNDS):
             result = self._merge_holding(ws, message, repo.merge)
@@ -532,7 +537,8 @@ class Pipeline:
         while True:
             with self.log.step("merge", ws.base) as step:
                 try:
-                    result = merging.merge_run(ws, self.ctx.run.id or 0, message, mode)
+                    result = merging.merge_run(ws, self.ctx.run.id or 0, message, mode,
+                                               self.home_id)
                 except CheckoutBlocked as caught:
                     exc = caught
                     step.status, step.output = "held", f"{exc.problem}; {exc.fix}"
@@ -616,14 +622,16 @@ class Pipeline:
             lines = "\n".join(f"- {f}" for f in failures)
             return (f"Revert andon run {run.id}: {spec.title}\n\nThe checks failed on "
                     f"{ws.base} after the merge ({merged[:10]}):\n{lines}\n\n"
-                    f"Andon-Reverts: {run.id}\nAndon-Category: {run.category}")
+                    f"Andon-Reverts: {run.id}\nAndon-Home: {self.home_id}\n"
+                    f"Andon-Category: {run.category}")
 
         result = postmerge.watch(
             self.log, repo=ws.repo, base=ws.base, run_id=run.id or 0, merged=merged,
             previous=previous, worktrees=self.home.worktrees, checks=list(spec.checks),
             setup=self._repo_settings().setup, sandbox=self._sandbox, timeout=timeout,
             setup_timeout=self.home.config.engine.setup_timeout,
-            revert_message=message, setup_network=self._repo_settings().network)
+            revert_message=message, setup_network=self._repo_settings().network,
+            home=self.home_id)
         if result.passed:
             self._mark(watched=True)
             self.log.event("post-merge", f"checks pass on {ws.base} after the merge")
@@ -742,17 +750,18 @@ class Pipeline:
         """Commit the worktree with the run's trailers; `quiet`: record a step only when
         there was something to commit."""
         ws, run = self._ws(), self.ctx.run
-        trailers = {"Andon-Run": str(run.id), "Andon-Spec": self.ctx.spec.title,
-                    "Andon-Category": run.category, "Andon-Level": str(run.level)}
+        marks = {"Andon-Run": str(run.id), "Andon-Home": self.home_id,
+                 "Andon-Spec": self.ctx.spec.title, "Andon-Category": run.category,
+                 "Andon-Level": str(run.level)}
         message = f"andon: {what} for run {run.id}"
         if quiet:
-            commit = workspace.commit_all(ws, message, trailers, on_refused=self._refused_links)
+            commit = workspace.commit_all(ws, message, marks, on_refused=self._refused_links)
             if commit:
                 with self.log.step("git", "commit") as step:
                     step.output = f"{commit} ({what})"
         else:
             with self.log.step("git", "commit") as step:
-                commit = workspace.commit_all(ws, message, trailers,
+                commit = workspace.commit_all(ws, message, marks,
                                               on_refused=self._refused_links)
                 step.output = f"{commit} ({what})" if commit else "nothing to commit"
         if commit:

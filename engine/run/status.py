@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
+from andon.policies.stored import ANDON
 from andon.store import models as m
 from andon.store.clock import utcnow
 
@@ -35,6 +36,12 @@ ALLOWED: Mapping[str, frozenset[str]] = {
                               m.CANCELLED}),
     m.MERGED: frozenset({m.REVERTED}),
 }
+
+
+#: Kept in run.data while a run is interrupted: did the interruption cost work (a crash
+#: mid-step) or not (a clean stop at a step boundary, a wait at a gate)? Only the first
+#: kind counts against max_resumes.
+LOST_WORK = "lost_work"
 
 
 class IllegalTransition(RuntimeError):
@@ -61,7 +68,8 @@ def transition(session: Session, run: m.Run, to: str, why: str, *,
     caller's write transaction: the status, `fields` (other run columns: reason,
     claimed_by, ...) and an event (`event`, default "run.<to>", message `why`, data
     `detail`).
-    An ended run gets `finished_at`, a merged one `merged_at` (unless given).
+    An ended run gets `finished_at`, a merged one `merged_at` (unless given), and its
+    open gates are voided: nobody can answer for a run that is over.
     Returns the run as now stored. Raises IllegalTransition for a move `ALLOWED` does not
     list, StatusConflict when the stored status is no longer the caller's."""
     if "status" in fields:
@@ -87,4 +95,24 @@ def transition(session: Session, run: m.Run, to: str, why: str, *,
     assert stored is not None
     session.add(m.Event(run_id=run_id, kind=event or f"run.{to}", stage=stored.stage,
                         message=why, data=detail or None))
+    if to in m.TERMINAL_STATUSES:
+        void_open_gates(session, run_id, f"the run {to}: {why}")
     return stored
+
+
+def void_open_gates(session: Session, run_id: int, reason: str) -> list[int]:
+    """Close a run's open gates (notices stay for a person to read); `reason` is what a
+    person deciding one later is told."""
+    now, voided = utcnow(), []
+    for gate in session.exec(select(m.Gate).where(m.Gate.run_id == run_id,
+                                                  m.Gate.status == m.PENDING)).all():
+        if gate.kind in m.NOTICE_KINDS:
+            continue
+        gate.status, gate.decided_at, gate.decided_by = m.VOIDED, now, ANDON
+        gate.comment = reason
+        session.add(gate)
+        session.add(m.Event(run_id=run_id, kind="gate.voided", stage=gate.stage,
+                            message=f"gate {gate.id} voided: {reason}",
+                            data={"gate": gate.id, "kind": gate.kind}))
+        voided.append(gate.id or 0)
+    return voided

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from andon.engine.run.identity import HOME_TRAILER, REVERT_TRAILER, RUN_TRAILER
 from andon.engine.workspace.git import (
     GitError,
     commits_with_trailer,
@@ -32,8 +33,6 @@ from andon.engine.workspace.git import (
 )
 from andon.engine.workspace.worktree import Workspace
 
-RUN_TRAILER = "Andon-Run"
-REVERT_TRAILER = "Andon-Reverts"
 CAS_RETRIES = 5
 
 
@@ -46,20 +45,34 @@ class MergeResult:
     detail: str = ""
 
 
-def already_merged(repo: Path | str, base: str, run_id: int, since: str) -> str | None:
-    """The commit that put run `run_id` into `base`, looking only at what the base
-    gained after `since` (where the run started): a factory that was set up again, and
-    counts runs from 1 again, does not mistake an old run's merge for this one's."""
-    span = merged_span(repo, base, run_id, since)
+def already_merged(repo: Path | str, base: str, run_id: int, since: str,
+                   home: str | None = None) -> str | None:
+    """The commit that put run `run_id` (of home `home`) into `base`, looking only at
+    what the base gained after `since` (where the run started): a factory that was set up
+    again, and counts runs from 1 again, or another home's run 1 on the same repository,
+    is never mistaken for this one."""
+    span = merged_span(repo, base, run_id, since, home)
     return span[0] if span else None
 
 
-def merged_span(repo: Path | str, base: str, run_id: int,
-                since: str) -> tuple[str, str] | None:
+def _of_run(repo: Path | str, span: str, key: str, run_id: int, home: str | None,
+            first_parent: bool = False) -> list[str]:
+    """Commits in `span` with the trailer `key: run_id` and, when `home` is given, the
+    trailer `Andon-Home: home` (newest first)."""
+    found = commits_with_trailer(repo, span, key, str(run_id), first_parent=first_parent)
+    if home is None or not found:
+        return found
+    ours = set(commits_with_trailer(repo, span, HOME_TRAILER, home,
+                                    first_parent=first_parent))
+    return [sha for sha in found if sha in ours]
+
+
+def merged_span(repo: Path | str, base: str, run_id: int, since: str,
+                home: str | None = None) -> tuple[str, str] | None:
     """(the commit holding run `run_id`'s work in `base`, the base's tip before it), or
     None when the run is not in the base (see `already_merged`)."""
     span = f"{since}..refs/heads/{base}"
-    found = commits_with_trailer(repo, span, RUN_TRAILER, str(run_id), first_parent=True)
+    found = _of_run(repo, span, RUN_TRAILER, run_id, home, first_parent=True)
     if not found:
         return None
     newest = found[0]
@@ -69,19 +82,21 @@ def merged_span(repo: Path | str, base: str, run_id: int,
     return newest, rev_parse(repo, f"{found[-1]}^")  # rebased: before the oldest
 
 
-def merge_run(ws: Workspace, run_id: int, message: str, mode: str = "merge") -> MergeResult:
+def merge_run(ws: Workspace, run_id: int, message: str, mode: str = "merge",
+              home: str | None = None) -> MergeResult:
     """Merge the run's branch into the base (see the module docstring).
 
     Runs of one engine take turns (the repository lock), so they never race each other
     to the base; the compare-and-swap still guards against anyone else moving it."""
     with repo_lock(ws.repo):
-        return _merge_run(ws, run_id, message, mode)
+        return _merge_run(ws, run_id, message, mode, home)
 
 
-def _merge_run(ws: Workspace, run_id: int, message: str, mode: str) -> MergeResult:
+def _merge_run(ws: Workspace, run_id: int, message: str, mode: str,
+               home: str | None) -> MergeResult:
     base_ref = f"refs/heads/{ws.base}"
     for _ in range(CAS_RETRIES):
-        span = merged_span(ws.repo, ws.base, run_id, ws.base_commit)
+        span = merged_span(ws.repo, ws.base, run_id, ws.base_commit, home)
         if span:
             done, before = span
             return MergeResult("already", done, previous=before,
@@ -141,22 +156,28 @@ def conflict_markers(ws: Workspace) -> list[str]:
 
 
 def revert_run(repo: Path | str, base: str, run_id: int, merged: str, previous: str,
-               scratch: Path, message: str) -> str | None:
+               scratch: Path, message: str, home: str | None = None) -> str | None:
     """Undo run `run_id`'s merge (`previous`..`merged`) on the base's current tip, in
     the detached worktree `scratch`; returns the revert commit, or None when the revert
     conflicts with what the base gained since (a person must fix it). Idempotent: an
     existing revert (trailer `Andon-Reverts: N`) is returned as is."""
     with repo_lock(repo):
-        return _revert_run(repo, base, run_id, merged, previous, scratch, message)
+        return _revert_run(repo, base, run_id, merged, previous, scratch, message, home)
+
+
+def reverted(repo: Path | str, base: str, run_id: int, merged: str,
+             home: str | None = None) -> str | None:
+    """The commit on `base` after `merged` that reverts run `run_id`, if there is one."""
+    found = _of_run(repo, f"{merged}..refs/heads/{base}", REVERT_TRAILER, run_id, home)
+    return found[0] if found else None
 
 
 def _revert_run(repo: Path | str, base: str, run_id: int, merged: str, previous: str,
-                scratch: Path, message: str) -> str | None:
+                scratch: Path, message: str, home: str | None) -> str | None:
     for _ in range(CAS_RETRIES):
-        found = commits_with_trailer(repo, f"{merged}..refs/heads/{base}", REVERT_TRAILER,
-                                     str(run_id))
+        found = reverted(repo, base, run_id, merged, home)
         if found:
-            return found[0]
+            return found
         tip = rev_parse(repo, f"refs/heads/{base}")
         if tip == merged:
             tree = run_git(repo, "rev-parse", f"{previous}^{{tree}}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from andon.engine.run.identity import home_id
 from andon.engine.service import recovery
 from andon.store import models as m
 from andon.store.clock import utcnow
@@ -82,15 +83,16 @@ def test_a_run_merged_before_the_crash_is_finished_not_merged_again(
     gone = f"{dead_pid()}@{HOST}"
     # Run 12's merge commit is on main; run 1 must not mistake it for its own.
     other = _run(db, status=m.MERGED)
+    started, home = git(sample_repo, "rev-parse", "HEAD"), home_id(db)
     run_id = _run(db, status=m.RUNNING, stage="merge", claimed_by=gone,
-                  repo_path=str(sample_repo), base="main")
+                  repo_path=str(sample_repo), base="main", base_commit=started)
     git(sample_repo, "commit", "-q", "--allow-empty", "-m",
-        f"Merge andon run {run_id}\n\nAndon-Run: {run_id}")
+        f"Merge andon run {run_id}\n\nAndon-Run: {run_id}\nAndon-Home: {home}")
     merge = git(sample_repo, "rev-parse", "HEAD")
     git(sample_repo, "commit", "-q", "--allow-empty", "-m",
-        f"Merge andon run {other}{other}\n\nAndon-Run: {other}{other}")
+        f"Merge andon run {other}{other}\n\nAndon-Run: {other}{other}\nAndon-Home: {home}")
     lonely = _run(db, status=m.RUNNING, stage="merge", claimed_by=gone,
-                  repo_path=str(sample_repo), base="main")
+                  repo_path=str(sample_repo), base="main", base_commit=started)
 
     done = {d.run_id: d for d in recovery.recover(db, own="1@me")}
 

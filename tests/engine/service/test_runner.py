@@ -409,3 +409,49 @@ def test_housekeeping_expires_gates_and_recovers_runs_of_dead_processes(
         assert expired is not None and expired.status == m.TIMED_OUT
     assert _status(db, orphan).status == m.QUEUED
     assert "resume" in (_status(db, orphan).reason or "")
+
+
+def test_clean_restarts_never_fail_a_run_waiting_at_its_gate(
+        tmp_path: Path, db: Database, engines: Callable[..., Engine]) -> None:
+    from andon.engine.gates.gate import decide_gate, open_gate, wait_for_gate
+
+    def at_review(home: Home, db: Database, run_id: int, control: RunControl) -> str:
+        gate = open_gate(db, run_id, "review", "review the change", {})
+        if not wait_for_gate(db, gate.id or 0, control=control).approved:
+            raise AssertionError("only approved here")
+        RunLog(db, run_id).transition(m.MERGED, "merged into main", reason="merged")
+        return m.MERGED
+
+    run_id = submit(db, _spec(tmp_path, "reviewed")).id or 0
+    for _ in range(5):  # more clean stops than max_resumes allows interruptions
+        engine = engines(at_review, max_resumes=3).start()
+        until(lambda: _status(db, run_id).status == m.WAITING, timeout=60)
+        assert engine.stop(timeout=30) is True
+        assert _status(db, run_id).status == m.INTERRUPTED
+    engine = engines(at_review, max_resumes=3).start()
+    until(lambda: _status(db, run_id).status == m.WAITING, timeout=60)
+    with db.read() as s:
+        [gate] = s.exec(select(m.Gate).where(m.Gate.run_id == run_id)).all()
+    decide_gate(db, gate.id or 0, "approve", user="ann")
+    until(lambda: _status(db, run_id).status == m.MERGED, timeout=60)
+    assert _status(db, run_id).data.get("resumes", 0) == 0
+
+
+def test_a_drain_cut_short_by_its_timeout_is_not_counted_against_max_resumes(
+        tmp_path: Path, db: Database, engines: Callable[..., Engine]) -> None:
+    release = threading.Event()
+
+    def stubborn(home: Home, db: Database, run_id: int, control: RunControl) -> str:
+        release.wait(60)  # a long tool call: no boundary in sight
+        raise Stopping("finally noticed")
+
+    run_id = submit(db, _spec(tmp_path, "stubborn")).id or 0
+    engine = engines(stubborn, max_resumes=0).start()
+    until(lambda: engine.running_runs() == [run_id], timeout=60)
+    assert engine.stop(timeout=0.2) is False
+    release.set()
+    until(lambda: engine.running_runs() == [], timeout=60)
+    assert _status(db, run_id).status == m.INTERRUPTED
+
+    engines(Body(), max_resumes=0).start()  # a person stopped it: not a crash loop
+    until(lambda: _status(db, run_id).status == m.MERGED, timeout=60)
