@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/board.py
 	$(BIN)/python bench/walls.py
 	$(BIN)/python bench/readiness_report.py
+	$(BIN)/python bench/chaos.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
