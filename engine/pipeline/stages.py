@@ -49,7 +49,7 @@ from andon.engine.forge.landing import Landing
 from andon.engine.gates.gate import PolicyGatekeeper
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
 from andon.engine.llm.client import JUDGE, PLAN, ModelClient
-from andon.engine.llm.provider import SCRIPTED, open_model, provider_of
+from andon.engine.llm.provider import SCRIPTED, open_model, provider_of, unpriced
 from andon.engine.pipeline import delivery, postmerge, scenarios
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.pipeline.outcome import Failure, RunEnded
@@ -145,6 +145,9 @@ class Pipeline:
             self.policy = self._policy()
             self.gatekeeper = PolicyGatekeeper(self.db, self.ctx.run.id or 0, self.policy,
                                                control=self.control)
+            unknown_price = unpriced(self.ctx.spec.model, self.home)
+            if unknown_price is not None:  # queued before the price went: never unbudgeted
+                raise RunEnded(m.FAILED, unknown_price)
             self._require_sandbox()
             self.prepare()
             self.landing = delivery.open_landing(self)
