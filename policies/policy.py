@@ -111,6 +111,26 @@ def _error(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, "{message}", {"message": message})
 
 
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+MIN_THINKING = 1024  # the API's least budget_tokens
+
+
+def check_thinking(value: Any) -> Any:
+    """"adaptive" (the model decides), "off", or a budget of thinking tokens."""
+    if value is None or value in ("adaptive", "off"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= MIN_THINKING:
+        return value
+    raise _error("thinking", "must be 'adaptive', 'off' or a budget of tokens >= "
+                 f"{MIN_THINKING} (got {value!r})")
+
+
+def check_effort(value: Any) -> Any:
+    if value is None or value in EFFORTS:
+        return value
+    raise _error("effort", f"must be one of {', '.join(EFFORTS)} (got {value!r})")
+
+
 class Budget(BaseModel):
     """Per-run limits; the engine checks them between model turns."""
 
@@ -174,6 +194,11 @@ class Policy(BaseModel):
     network: bool = False
     allow_unsandboxed: bool = False
     context: Context = Field(default_factory=Context)
+    # how the agent asks its model (engine.llm.asking); a spec's own settings win
+    max_tokens: int | None = Field(default=None, ge=1,
+                                   description="cap on a reply; None: the model's limit")
+    thinking: str | int | None = None  # "adaptive", "off", or a budget of tokens >= 1024
+    effort: str | None = None  # low, medium, high, xhigh or max; None: the model's default
 
     # -- validation -------------------------------------------------------------------
 
@@ -228,6 +253,16 @@ class Policy(BaseModel):
         if value not in ("gate", "fail"):
             raise _error("on_budget", f"must be 'gate' or 'fail' (got {value!r})")
         return value
+
+    @field_validator("thinking", mode="before")
+    @classmethod
+    def _check_thinking(cls, value: Any) -> Any:
+        return check_thinking(value)
+
+    @field_validator("effort", mode="before")
+    @classmethod
+    def _check_effort(cls, value: Any) -> Any:
+        return check_effort(value)
 
     @field_validator("protected_paths", "dependency_files", "approvers")
     @classmethod

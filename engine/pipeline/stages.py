@@ -48,6 +48,7 @@ from andon.engine.factory.home import Home
 from andon.engine.forge.landing import Landing
 from andon.engine.gates.gate import PolicyGatekeeper
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
+from andon.engine.llm.asking import Asking, model_limit
 from andon.engine.llm.client import JUDGE, PLAN, ModelClient
 from andon.engine.llm.provider import SCRIPTED, open_model, provider_of, unpriced
 from andon.engine.pipeline import delivery, postmerge, scenarios
@@ -361,12 +362,15 @@ class Pipeline:
         self.log.update(model=llm.model)
         sandbox = self._sandbox(ws.path)
         tools: list[Tool] = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
+        limit = None if llm.model == SCRIPTED else model_limit(llm.client, llm.model)
+        options = Asking.of(self.policy, self.ctx.spec.front).options(limit)
         try:
             agent = Agent(client=llm.client, model=llm.model, tools=tools, log=self.log,
                           system=system_prompt(self.ctx.spec, ws.path),
                           budget=RunBudget.tightest(self.ctx.spec.budget, self.policy.budget),
                           control=_TurnCommits(self.control, self.commit_turn),
-                          gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context)
+                          gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context,
+                          options=options)
             result = agent.run(messages, attempt=attempt)
             while result.status == "budget" and result.breach is not None:
                 if not self.gatekeeper.budget(result.breach.reason).approved:
