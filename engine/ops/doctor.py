@@ -203,6 +203,48 @@ def check_api_key(home: Home) -> Check:
                  "(for systemd: an EnvironmentFile readable only by you)")
 
 
+def check_model(home: Home) -> Check:
+    """The configured model has a price, and (with a key set) the Models API knows it."""
+    import anthropic
+
+    from andon.engine.llm.pricing import PriceTable, missing_price
+    from andon.engine.llm.real import DEFAULT_MODEL, real_client
+
+    try:
+        provider, model = home.config.engine.model_for(None)
+        table = PriceTable(home.config.price_overrides())
+    except UserError:
+        return Check("model", WARN, "not checked: andon.toml does not read",
+                     "see the config check")
+    if provider == "scripted":
+        return Check("model", OK, "scripted: no model service to ask")
+    name = model or DEFAULT_MODEL
+    if table.price(name) is None:
+        return Check("model", FAIL, missing_price(name), f"edit {home.config_path}")
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        return Check("model", WARN, f"{name}: not asked of the model service (no API key)",
+                     "set ANTHROPIC_API_KEY and run `andon doctor` again")
+    try:
+        info = real_client(max_retries=0, timeout=30.0).models.retrieve(name)
+    except anthropic.NotFoundError:
+        return Check("model", FAIL, f"{name}: the model service does not know this model",
+                     f"set [engine] model in {home.config_path} to a model the key can use")
+    except anthropic.AuthenticationError:
+        return Check("model", FAIL, f"{name}: the model service refused the API key",
+                     "check ANTHROPIC_API_KEY")
+    except anthropic.AnthropicError as exc:
+        return Check("model", WARN, f"{name}: not checked, the model service did not answer "
+                     f"({type(exc).__name__})", "check the network (or ANTHROPIC_BASE_URL)")
+    detail = (f"{info.id} ({info.lifecycle}), replies up to "
+              f"{info.max_tokens or 'an unstated number of'} tokens")
+    if info.lifecycle == "retired":
+        return Check("model", FAIL, detail, f"set [engine] model in {home.config_path} to "
+                     "an active model")
+    if info.lifecycle == "deprecated":
+        return Check("model", WARN, detail, "plan a move to an active model")
+    return Check("model", OK, detail)
+
+
 def check_daemon(home: Home) -> Check:
     from andon.engine.service.daemon import running_daemon
 
@@ -245,7 +287,7 @@ def run_checks(home: Home) -> list[Check]:
         lambda: check_home(home), lambda: check_permissions(home),
         lambda: check_config(home), lambda: check_database(home),
         lambda: check_disk(home), check_git, check_bwrap, lambda: check_setup(home),
-        lambda: check_api_key(home), lambda: check_daemon(home),
+        lambda: check_api_key(home), lambda: check_model(home), lambda: check_daemon(home),
     ]
     results = []
     for check in checks:
