@@ -36,6 +36,7 @@ from andon.engine.llm.recorder import Redactor, envelope
 from andon.engine.llm.retry import (
     DEFAULT_MAX_WAIT,
     ModelUnavailable,
+    StreamInterrupted,
     Wait,
     call_with_retries,
 )
@@ -139,8 +140,10 @@ class ModelClient:
     def _stream(self, request: dict[str, Any], turn: int | None) -> tuple[Any, str]:
         pending: list[str] = []
         last = self.clock()
+        stopped = False
         with self.client.messages.stream(**request) as stream:
             for event in stream:
+                stopped = stopped or event.type == "message_stop"
                 if event.type != "text":
                     continue
                 if turn is None:
@@ -151,6 +154,8 @@ class ModelClient:
                     self.log.event("model.text", "".join(pending), turn=turn)
                     pending.clear()
                     last = now
+            if not stopped:  # the connection dropped mid-reply: not a finished turn
+                raise StreamInterrupted("the reply stream ended before message_stop")
             # the rest of the text goes to the event log with the call's record
             return stream.get_final_message(), "".join(pending)
 
