@@ -208,10 +208,14 @@ class ModelClient:
         return recorded
 
     def call(self, *, system: str, messages: list[dict[str, Any]], max_tokens: int,
-             purpose: str, attempt: int = 0) -> Answer:
-        """One request without tools (the plan, the judge): asked, priced and recorded."""
+             purpose: str, attempt: int = 0,
+             output_config: Mapping[str, Any] | None = None) -> Answer:
+        """One request without tools (the plan, the judge): asked, priced and recorded.
+        `output_config`: e.g. a structured output's format (the judge's verdict)."""
         request: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens,
                                    "system": system, "messages": messages}
+        if output_config:
+            request["output_config"] = dict(output_config)
         turn = self.log.run().turns
         # not streamed, and no turn: its text is not the agent's transcript
         answer = self.ask(request, stream=False)

@@ -460,7 +460,8 @@ class Pipeline:
 
         def ask(system: str, text: str) -> str:
             return llm.call(system=system, messages=[{"role": "user", "content": text}],
-                            max_tokens=JUDGE_MAX_TOKENS, purpose=JUDGE).text.strip()
+                            max_tokens=JUDGE_MAX_TOKENS, purpose=JUDGE,
+                            output_config={"format": scenarios.VERDICT_FORMAT}).text.strip()
 
         return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
 
