@@ -89,6 +89,9 @@ class ModelClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        # Retries are ours alone (engine.llm.retry): each leaves an event in the run's log
+        # and retry-after is read once; the SDK's own would wait unseen, then ours again.
+        self._api = client.with_options(max_retries=0)
         self.model = model
         self.log = log
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
@@ -113,7 +116,7 @@ class ModelClient:
             try:
                 message, tail = call_with_retries(
                     (lambda: self._stream(request, turn)) if stream
-                    else (lambda: (self.client.messages.create(**request), "")),
+                    else (lambda: (self._api.messages.create(**request), "")),
                     sleep=lambda seconds: pause(lambda: self.control.wait(seconds)),
                     on_wait=lambda wait: self._on_wait(wait, turn),
                     max_wait=self.retry_max_wait)
@@ -141,7 +144,7 @@ class ModelClient:
         pending: list[str] = []
         last = self.clock()
         stopped = False
-        with self.client.messages.stream(**request) as stream:
+        with self._api.messages.stream(**request) as stream:
             for event in stream:
                 stopped = stopped or event.type == "message_stop"
                 if event.type != "text":

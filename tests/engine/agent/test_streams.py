@@ -69,3 +69,18 @@ def test_x_should_retry_true_retries_what_is_otherwise_final(
                ms.streamed("Done."))
     result = kit.agent(client, model="claude-sonnet-5-5", retry_max_wait=60).run(START)
     assert result.status == "done" and len(server.requests) == 2
+
+
+def test_every_retry_is_the_engines_and_leaves_an_event(
+        kit: Kit, server: ms.MessagesServer) -> None:
+    """The SDK's own retries (2 by default) would wait unseen: the engine makes them all,
+    each told in the run's log, reading retry-after once."""
+    sdk_default = anthropic.Anthropic(base_url=server.url, api_key="test-key")
+    server.add(ms.overloaded(retry_after=0), ms.streamed("Done."))
+    try:
+        result = kit.agent(sdk_default, model="claude-sonnet-5-5", retry_max_wait=60).run(START)
+    finally:
+        sdk_default.close()
+    assert result.status == "done" and len(server.requests) == 2
+    (retry,) = kit.events("model.retry")
+    assert retry.message == "model overloaded (529), retrying in 0s"
