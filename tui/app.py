@@ -132,7 +132,9 @@ class AndonApp(App[None]):
         self.store_version = self.db.data_version()
         self._alert_after = q.last_event_id(self.db)  # toasts only for what happens now
         self.set_interval(self.poll_seconds, self._watch_store)
-        if self.start_engine:
+        # On a server the factory's engines are `andon serve` on its hosts: a control
+        # room opened on a laptop must not become one more.
+        if self.start_engine and not self.db.postgres:
             self._start_engine()
 
     def warm_up(self) -> None:
@@ -230,6 +232,8 @@ class AndonApp(App[None]):
         except ImportError:  # pragma: no cover - the engine layer always has it now
             return EngineMode("off")
         info = running_daemon(self.home)
+        if info is None and self.db.postgres:
+            return EngineMode("daemon", "the factory's hosts")
         if info is None:
             return EngineMode("off", "runs wait in the queue")
         mode = "embedded" if info.mode == "embedded" else "daemon"
