@@ -71,7 +71,7 @@ def check_home(home: Home) -> Check:
     if not home.root.exists():
         return Check("home", FAIL, f"{home.root} does not exist",
                      "run `andon init` (or pass --home / set ANDON_HOME)")
-    if not home.db_path.exists():
+    if not home.exists():
         return Check("home", FAIL, f"{home.root} has no database (andon.db)",
                      f"run `andon --home {home.root} init`")
     owner = home.root.stat().st_uid
@@ -127,7 +127,33 @@ def check_config(home: Home) -> Check:
     return Check("config", OK, detail)
 
 
+def _check_server(url: str) -> Check:
+    """A factory on PostgreSQL: the server answers and the schema is this version's."""
+    from andon.store.db import Database
+    from andon.store.migrate import current_revision, head_revision
+    from andon.store.postgres import shown
+
+    try:
+        db = Database(url, migrate=False)
+        try:
+            current = current_revision(db.engine)
+        finally:
+            db.close()
+    except Exception as exc:  # unreachable, refused, no such database, no driver
+        return Check("database", FAIL, f"{shown(url)} does not answer: "
+                     f"{type(exc).__name__}: {exc}".splitlines()[0],
+                     "start the server, or correct [store] url / ANDON_DATABASE_URL")
+    head = head_revision()
+    if current != head:
+        return Check("database", FAIL, f"{shown(url)}: schema at revision {current or 'none'}"
+                     f", this version of andon needs {head}", "run `andon init` to migrate it")
+    return Check("database", OK, f"PostgreSQL {shown(url)}, schema at {head}")
+
+
 def check_database(home: Home) -> Check:
+    url = home.database_url()
+    if url is not None:
+        return _check_server(url)
     if not home.db_path.exists():
         return Check("database", FAIL, "no database", "run `andon init`")
     from andon.store.migrate import head_revision

@@ -144,3 +144,19 @@ def test_a_model_with_no_price_fails_the_check_saying_how_to_set_one(home: Home)
     check = doctor.check_model(home)
     assert check.status == "fail"
     assert '[prices."claude-mythos-preview"]' in check.detail
+
+
+def test_a_home_on_postgres_checks_the_server(tmp_path: Path, pg_url: str) -> None:
+    root = tmp_path / "host-b"
+    root.mkdir()
+    (root / "andon.toml").write_text(f'[store]\nurl = "{pg_url}"\n')
+    Home(root).init().close()
+    checks = by_name(doctor.run_checks(Home(root)))
+    assert checks["home"].status == doctor.OK
+    assert checks["database"].status == doctor.OK, checks["database"].detail
+    assert checks["database"].detail.startswith("PostgreSQL postgresql://")
+
+    (root / "andon.toml").write_text('[store]\nurl = "postgresql://andon@127.0.0.1:1/none"\n')
+    check = doctor.check_database(Home(root))
+    assert check.status == doctor.FAIL
+    assert check.detail.startswith("postgresql://andon@127.0.0.1:1/none does not answer")
