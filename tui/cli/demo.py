@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -49,6 +50,9 @@ def demo(
     as_json: bool = JsonOpt,
 ) -> None:
     """A demo factory: sample repository, four policies, six specs, one control room."""
+    # The demo is always a factory of its own, in its home's SQLite file: never a real
+    # factory's database named in the environment.
+    os.environ.pop("ANDON_DATABASE_URL", None)
     demo_factory.check_model(model)
     root = Path(home_dir).expanduser().resolve() if home_dir else None
     if root is not None and demo_factory.is_demo_home(root):
