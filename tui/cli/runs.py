@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
-from andon.engine.run.queue import claim_next, get_run
+from andon.engine.run.queue import get_run
 from andon.engine.service.admission import submit as admit_and_queue
 from andon.store import models as m
 from andon.store import queries as q
@@ -44,32 +44,58 @@ def submit(
 @app.command("run-once")
 def run_once(
     limit: int = typer.Option(0, help="Stop after this many runs (0: until the queue is empty)."),
+    minutes: float = typer.Option(
+        0, "--time-limit", metavar="MINUTES",
+        help="Stop after this long (0: no limit); the run in hand stops at its next step "
+             "boundary and resumes later."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait at open gates for a person (in another terminal) "
+                              "instead of parking the run; --time-limit still applies."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Run queued runs in this process, one after another, until the queue is empty.
-    Refuses (naming its pid) while a daemon or a TUI's engine runs for the home."""
-    from andon.engine.run.control import RunControl
+    """Run queued runs in this process, one after another, and return once nothing can
+    move without a person. A run at an open gate (or held by the cord) is parked with its
+    gate open; the next run-once, or `andon serve`, resumes it. Refuses (naming its pid)
+    while a daemon or a TUI's engine runs for the home.
+
+    Exit status, the first that applies: 1 a run failed (or was rejected, reverted,
+    stopped by its budget); 4 the time limit passed with work left; 3 runs wait for a
+    person (their gates are listed); 0 every run ended well, or there was nothing to run.
+    """
+    from andon.engine.service import once
     from andon.engine.service.lock import EngineLock
-    from andon.engine.service.runner import run_pipeline  # the model SDK is slow to import
 
     h, db = home(), open_db()
-    done: list[dict[str, Any]] = []
+
+    def say(ran: once.Ran) -> None:
+        if not as_json:
+            console.print(f"run {ran.run_id}: {ran.status} ({ran.reason})", markup=False,
+                          soft_wrap=True)
+
     # The home's engine lock, as `andon serve` takes it: two engines never execute
     # runs of one home at once (EngineRunning names the holder's pid).
     with EngineLock(h.root, "run-once"):
-        while not limit or len(done) < limit:
-            run = claim_next(db)
-            if run is None:
-                break
-            status = run_pipeline(h, db, run.id or 0, RunControl(db, run.id or 0))
-            reason = get_run(db, run.id or 0).reason or ""
-            done.append({"id": run.id, "status": status, "reason": reason})
-            if not as_json:
-                console.print(f"run {run.id}: {status} ({reason})")
-    if as_json:
-        emit(done, True, lambda: None)
-    elif not done:
-        console.print("the queue is empty")
+        outcome = once.run_once(h, db, limit=limit, seconds=minutes * 60 or None,
+                                wait=wait, on_run=say)
+    gates = [{"gate": g.id, "run": g.run_id, "kind": g.kind, "title": g.title}
+             for g in outcome.waiting]
+    if as_json:  # the runs it ran; the open gates are `andon gates --json`'s
+        emit([{"id": r.run_id, "status": r.status, "reason": r.reason} for r in outcome.ran],
+             True, lambda: None)
+    else:
+        if not outcome.ran and not gates:
+            console.print("the queue is empty")
+        if outcome.timed_out:
+            console.print(f"time limit of {minutes:g} minutes passed: the rest waits for "
+                          "the next run-once or `andon serve`", markup=False)
+        if outcome.cord:
+            console.print("the andon cord is pulled: runs wait until it is released "
+                          "(`andon cord release`)", markup=False)
+        for g in gates:
+            console.print(f"waiting for a person: gate {g['gate']} ({g['kind']}) of run "
+                          f"{g['run']}: {g['title']}  (andon approve {g['gate']} / andon "
+                          f"reject {g['gate']})", markup=False, soft_wrap=True)
+    raise typer.Exit(outcome.exit_status)
 
 
 def _age(run: m.Run) -> str:
