@@ -175,7 +175,7 @@ def _message(problem: Mapping[str, Any]) -> str:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown field{hint}"
     msg = str(problem["msg"])
-    if kind in {"level", "timeout_decision", "on_budget", "category", "blank"}:
+    if kind in {"level", "timeout_decision", "on_budget", "category", "blank", "agent"}:
         return msg  # our own messages already say what was given
     msg = msg[:1].lower() + msg[1:]
     if kind == "missing":

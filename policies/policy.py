@@ -21,6 +21,9 @@ from pydantic_core import PydanticCustomError
 
 from andon.policies.level import Level, LevelError
 
+#: The agent backends a category may choose (engine.agent.backend runs them).
+AGENTS = ("andon", "claude-code")
+
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 #: The usual dependency manifests and lock files; changing one escalates a run.
@@ -199,6 +202,8 @@ class Policy(BaseModel):
                                    description="cap on a reply; None: the model's limit")
     thinking: str | int | None = None  # "adaptive", "off", or a budget of tokens >= 1024
     effort: str | None = None  # low, medium, high, xhigh or max; None: the model's default
+    #: Who implements: Andon's own loop, or Claude Code under the same gates and walls.
+    agent: Literal["andon", "claude-code"] = "andon"
 
     # -- validation -------------------------------------------------------------------
 
@@ -263,6 +268,13 @@ class Policy(BaseModel):
     @classmethod
     def _check_effort(cls, value: Any) -> Any:
         return check_effort(value)
+
+    @field_validator("agent", mode="before")
+    @classmethod
+    def _check_agent(cls, value: Any) -> Any:
+        if value not in AGENTS:
+            raise _error("agent", f"must be one of {', '.join(map(repr, AGENTS))} (got {value!r})")
+        return value
 
     @field_validator("protected_paths", "dependency_files", "approvers")
     @classmethod

@@ -2,7 +2,8 @@
 
 Parts (each a readable value or a hash of the real thing, never a version number
 someone has to remember to bump):
-- ``backend``: the agent that implements (the built-in loop over the Messages API);
+- ``backend``: the agent that implements: the built-in loop over the Messages API
+  ("builtin"), or Claude Code with its CLI's version (engine.agent.backend);
 - ``model``: the model name the run's spec and andon.toml choose;
 - ``prompt``: a hash of the agent's instructions as rendered (with placeholders where a
   run's own spec and repository go) and of the tool definitions sent with them;
@@ -20,6 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from andon.engine.agent import backend
 from andon.engine.agent.prompt import instructions
 from andon.engine.agent.tools.editor import EditorTool
 from andon.engine.agent.tools.shell import TOOL_NAME as SHELL_NAME
@@ -32,7 +34,6 @@ from andon.policies.stored import load_policy
 from andon.store import models as m
 from andon.store.db import Database
 
-BUILTIN = "builtin"
 #: Policy fields that do not shape a run: who may decide, how long a gate waits, and
 #: the thresholds the report and the breaker judge by. The level is left out as well:
 #: promoting a category must not wipe the evidence that earned the promotion.
@@ -56,7 +57,9 @@ def prompt_digest() -> str:
 
 
 def policy_digest(policy: Policy) -> str:
-    table = {k: v for k, v in policy_table(policy).items() if k not in NOT_SHAPING}
+    # the agent is the fingerprint's own part (with its version), not the policy's
+    table = {k: v for k, v in policy_table(policy).items()
+             if k not in NOT_SHAPING and k != "agent"}
     return digest(table)
 
 
@@ -79,8 +82,8 @@ def run_parts(home: Home, spec: m.Spec, policy: Policy) -> dict[str, Any]:
         from andon.engine.llm.real import DEFAULT_MODEL
 
         model = DEFAULT_MODEL
-    return {"backend": BUILTIN, "model": model, "prompt": prompt_digest(),
-            "policy": policy_digest(policy), "checks": list(spec.checks),
+    return {"backend": backend.version(backend.chosen(spec, policy)), "model": model,
+            "prompt": prompt_digest(), "policy": policy_digest(policy), "checks": list(spec.checks),
             "scenarios": scenarios_part(home, spec.scenarios)}
 
 

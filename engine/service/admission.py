@@ -3,10 +3,10 @@
 Parsing proves a spec is well formed; admission proves it can run here: andon.toml reads,
 the category has a policy, the repository is named in andon.toml or is a git repository
 at that path, the base branch exists in it, the model has a price, a scripted model has
-its script, and the holdout scenarios it names are in the home. The first problem is one
-`SpecError` naming the file, the field and the value; nothing is written. `andon submit`,
-the specs screen and the inbox all admit through here, so "a bad spec queues nothing"
-holds for each.
+its script, the holdout scenarios it names are in the home, and the agent it asks for is
+installed. The first problem is one `SpecError` naming the file, the field and the value;
+nothing is written. `andon submit`, the specs screen and the inbox all admit through
+here, so "a bad spec queues nothing" holds for each.
 
 Some things can only be known when the run starts (the API key may be set in the daemon's
 environment, not the submitter's): those are warnings, returned with the spec.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from andon.engine.agent import backend
 from andon.engine.errors import SpecError
 from andon.engine.factory.home import Home
 from andon.engine.llm.provider import unpriced
@@ -28,6 +29,7 @@ from andon.engine.run.queue import enqueue, upsert_spec
 from andon.engine.spec.specfile import Spec, parse_spec
 from andon.engine.workspace.git import try_git
 from andon.engine.workspace.worktree import repo_settings
+from andon.policies.stored import load_policy
 from andon.store import models as m
 from andon.store.db import Database
 
@@ -75,6 +77,7 @@ def admit(home: Home, db: Database, path: Path | str) -> Admitted:
     problem = unpriced(front.model, home)
     if problem is not None:
         raise SpecError(where, "model", problem)
+    _check_agent(db, spec)
     warnings: list[str] = []
     provider, _model = config.engine.model_for(front.model)
     if provider == "scripted":
@@ -90,6 +93,17 @@ def admit(home: Home, db: Database, path: Path | str) -> Admitted:
                         "engine that runs it has the key (export it where `andon serve` "
                         "runs, or use `model: scripted`)")
     return Admitted(spec, warnings)
+
+
+def _check_agent(db: Database, spec: Spec) -> None:
+    """A spec (or its category's policy) asking for an agent this machine lacks is
+    refused now, with the install command, rather than failing when the run starts."""
+    named = spec.front.agent
+    wanted = named or load_policy(db, spec.front.category).agent
+    why = backend.missing(wanted)
+    if why is not None:
+        source = "" if named else f" (category '{spec.front.category}' policy's agent)"
+        raise SpecError(str(spec.path), "agent", f"'{wanted}'{source}: {why}")
 
 
 def submit(home: Home, db: Database, paths: Iterable[Path | str], *,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from andon.engine.errors import SpecError
 from andon.engine.spec.schedule import crontab
-from andon.policies.policy import check_effort, check_thinking
+from andon.policies.policy import AGENTS, check_effort, check_thinking
 
 MAX_SPEC_BYTES = 1_000_000
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
@@ -64,6 +64,7 @@ class SpecFront(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     thinking: str | int | None = None
     effort: str | None = None
+    agent: str | None = None  # who implements; the category's policy decides when unset
 
     @field_validator("thinking", mode="before")
     @classmethod
@@ -74,6 +75,13 @@ class SpecFront(BaseModel):
     @classmethod
     def _effort(cls, value: Any) -> Any:
         return check_effort(value)
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        if value is not None and value not in AGENTS:
+            raise ValueError(f"must be one of {', '.join(map(repr, AGENTS))}")
+        return value
 
     @field_validator("checks")
     @classmethod
