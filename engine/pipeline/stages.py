@@ -36,7 +36,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from andon.engine.agent import checkpoint
+from andon.engine.agent import backend, checkpoint
+from andon.engine.agent.backend import AgentBackend
 from andon.engine.agent.budget import RunBudget
 from andon.engine.agent.loop import Agent
 from andon.engine.agent.prompt import system_prompt
@@ -365,12 +366,7 @@ class Pipeline:
         limit = None if llm.model == SCRIPTED else model_limit(llm.client, llm.model)
         options = Asking.of(self.policy, self.ctx.spec.front).options(limit)
         try:
-            agent = Agent(client=llm.client, model=llm.model, tools=tools, log=self.log,
-                          system=system_prompt(self.ctx.spec, ws.path),
-                          budget=RunBudget.tightest(self.ctx.spec.budget, self.policy.budget),
-                          control=_TurnCommits(self.control, self.commit_turn),
-                          gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context,
-                          options=options)
+            agent = self._agent(llm, tools, ws, options)
             result = agent.run(messages, attempt=attempt)
             while result.status == "budget" and result.breach is not None:
                 if not self.gatekeeper.budget(result.breach.reason).approved:
@@ -381,6 +377,28 @@ class Pipeline:
         finally:
             for tool in tools:
                 tool.close()
+
+    def _agent(self, llm: ModelClient, tools: list[Tool], ws: Workspace,
+               options: dict[str, Any]) -> AgentBackend:
+        """The backend the spec or the category chose, with the same gates, tools, budget
+        and turn commits either way (`options`, how to ask the model, are the loop's)."""
+        budget = RunBudget.tightest(self.ctx.spec.budget, self.policy.budget)
+        control = _TurnCommits(self.control, self.commit_turn)
+        system = system_prompt(self.ctx.spec, ws.path)
+        name = backend.chosen(self.ctx.spec, self.policy)
+        if name == backend.CLAUDE_CODE:
+            why = backend.missing(name)
+            if why is not None:
+                raise UserError(f"spec {self.ctx.spec.path}: {why}")
+            from andon.engine.agent.claude_code import ClaudeCodeAgent
+
+            return ClaudeCodeAgent(llm=llm, tools=tools, log=self.log, system=system,
+                                   folder=self.home.root / "agents" / f"run-{self.ctx.run.id}",
+                                   budget=budget, control=control, gatekeeper=self.gatekeeper)
+        return Agent(client=llm.client, model=llm.model, tools=tools, log=self.log,
+                     system=system, budget=budget, control=control,
+                     gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context,
+                     options=options)
 
     def commit_turn(self, turn: int | None = None) -> str | None:
         """Commit what the agent changed in its last turn, if anything (called at each of
