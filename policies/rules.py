@@ -4,6 +4,7 @@ Any escalation opens a gate at every level; at level 4 the run also counts as es
 (see `policies.matrix`). The rules, named by `Rule`:
 
 - ``protected_path``: a changed path (old or new name of a rename) matches ``protected_paths``
+  or an agent harness's settings (``.claude/``, ``.mcp.json``), protected everywhere
 - ``diff_too_large``: added + removed lines over ``max_diff_lines`` (binary files count 0)
 - ``dependency_changed``: a changed path matches ``dependency_files``
 - ``budget_spent``: more than 80% of a per-run budget (dollars, turns or minutes) spent
@@ -308,10 +309,16 @@ def _listing(items: Sequence[str]) -> str:
     return shown
 
 
+#: Protected in every policy: an agent harness's settings in the repository (permission
+#: rules, hooks, MCP servers) widen what runs on the next machine that opens it.
+AGENT_SETTINGS: tuple[str, ...] = (".claude/", ".mcp.json")
+
+
 def protected_paths_touched(policy: Policy, diff: DiffSummary) -> Escalation | None:
     hits = []
+    patterns = [*policy.protected_paths, *AGENT_SETTINGS]
     for path in diff.paths:
-        pattern = matching_pattern(policy.protected_paths, path)
+        pattern = matching_pattern(patterns, path)
         if pattern is not None:
             hits.append(f"{path} ({pattern})")
     if not hits:

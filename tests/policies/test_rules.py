@@ -171,3 +171,12 @@ def test_long_path_lists_are_shortened():
     diff = DiffSummary(tuple(FileChange(f"db/m{i}.sql", 1, 0) for i in range(8)))
     (found,) = check_escalations(Policy(category="x", protected_paths=["*.sql"]), diff)
     assert found.detail.endswith("db/m4.sql (*.sql) and 3 more")
+
+
+def test_an_agent_harness_settings_escalate_in_every_policy():
+    diff = diff_summary_from_numstat("3\t0\t.claude/settings.json\n1\t0\t.mcp.json\n"
+                                     "1\t0\tdocs/.claude.md\n")
+    (found,) = check_escalations(Policy(category="docs", level=4), diff)
+    assert found.rule == Rule.PROTECTED_PATH
+    assert found.detail == ("touches protected paths: .claude/settings.json (.claude/), "
+                            ".mcp.json (.mcp.json)")
