@@ -79,9 +79,10 @@ class ModelProxy:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a loop that never started
+            self._server.shutdown()
+            self._thread.join(timeout=30)
         self._server.server_close()
-        self._thread.join(timeout=30)
 
     # -- one request -------------------------------------------------------------------
 
