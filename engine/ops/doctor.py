@@ -290,6 +290,50 @@ def check_daemon(home: Home) -> Check:
                  + (f"; running {', '.join(map(str, info.running))}" if info.running else ""))
 
 
+def check_agents(home: Home) -> Check:
+    """The agent backends: Andon's loop always; Claude Code when its extra is installed
+    (a failure only when a category's policy chooses it and it is missing)."""
+    from andon.engine.agent import backend
+
+    why = backend.missing(backend.CLAUDE_CODE)
+    users = _claude_code_categories(home)
+    named = f"; chosen by {', '.join(users)}" if users else ""
+    if why is None:
+        cli = _bundled_cli()
+        if cli is not None and not os.access(cli, os.X_OK):
+            return Check("agents", FAIL, f"andon; claude-code: the bundled CLI {cli} is "
+                         "not executable" + named, f"reinstall: {backend.INSTALL}")
+        return Check("agents", OK, f"andon; {backend.version(backend.CLAUDE_CODE)}{named}")
+    if users:
+        return Check("agents", FAIL, f"andon; claude-code is not installed{named}",
+                     backend.INSTALL)
+    return Check("agents", OK, "andon; claude-code not installed (no category chooses it)",
+                 f"to let a category or spec choose `agent: claude-code`: {backend.INSTALL}")
+
+
+def _claude_code_categories(home: Home) -> list[str]:
+    if not home.db_path.exists():
+        return []
+    from andon.policies.stored import stored_policies
+    from andon.store.db import Database
+
+    db = Database(home.db_path)
+    try:
+        return [name for name, p in stored_policies(db).items() if p.agent == "claude-code"]
+    finally:
+        db.close()
+
+
+def _bundled_cli() -> Path | None:
+    import importlib.util
+
+    found = importlib.util.find_spec("claude_agent_sdk")
+    if found is None or not found.submodule_search_locations:
+        return None
+    cli = Path(next(iter(found.submodule_search_locations))) / "_bundled" / "claude"
+    return cli if cli.exists() else None
+
+
 DISK_LOW = 64 * 1024 * 1024  # bytes free below which the home's disk counts as full
 
 
@@ -313,7 +357,8 @@ def run_checks(home: Home) -> list[Check]:
         lambda: check_home(home), lambda: check_permissions(home),
         lambda: check_config(home), lambda: check_database(home),
         lambda: check_disk(home), check_git, check_bwrap, lambda: check_setup(home),
-        lambda: check_api_key(home), lambda: check_model(home), lambda: check_daemon(home),
+        lambda: check_api_key(home), lambda: check_model(home), lambda: check_agents(home),
+        lambda: check_daemon(home),
     ]
     results = []
     for check in checks:

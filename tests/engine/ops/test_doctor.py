@@ -43,7 +43,8 @@ def test_a_fresh_home_is_healthy_and_the_key_is_never_shown(home: Home) -> None:
     assert report["healthy"] is True
     checks = {c["name"]: c for c in report["checks"]}
     assert set(checks) == {"home", "permissions", "config", "database", "disk", "git",
-                           "bubblewrap", "setup", "api key", "model", "engine"}
+                           "bubblewrap", "setup", "api key", "model", "agents",
+                           "engine"}
     assert checks["model"]["status"] == "ok"
     assert checks["model"]["detail"] == f"{DEFAULT_MODEL} (active), replies up to 64000 tokens"
     assert checks["api key"]["status"] == "ok" and "not shown" in checks["api key"]["detail"]
@@ -160,3 +161,29 @@ def test_a_home_on_postgres_checks_the_server(tmp_path: Path, pg_url: str) -> No
     check = doctor.check_database(Home(root))
     assert check.status == doctor.FAIL
     assert check.detail.startswith("postgresql://andon@127.0.0.1:1/none does not answer")
+
+
+def test_doctor_reports_the_agent_backends_and_a_chosen_one_that_is_missing(
+        home: Home, tmp_path: Path) -> None:
+    from tests.engine.agent.test_backend import HIDDEN
+
+    hider = tmp_path / "hide.py"
+    hider.write_text(HIDDEN)
+    policy = tmp_path / "docs.toml"
+    policy.write_text('[docs]\nlevel = 4\nagent = "claude-code"\n')
+
+    def agents(*cli: str) -> dict[str, str]:
+        done = subprocess.run([*cli, "--home", str(home.root), "doctor", "--json"],
+                              capture_output=True, text=True, timeout=120)
+        return next(c for c in json.loads(done.stdout)["checks"] if c["name"] == "agents")
+
+    installed = agents(sys.executable, "-m", "andon.tui")
+    hidden = agents(sys.executable, str(hider))
+    if installed["detail"].startswith("andon; claude-code "):  # the extra is here
+        assert installed["status"] == "ok"
+    assert hidden["status"] == "ok" and "no category chooses it" in hidden["detail"]
+    subprocess.run([sys.executable, "-m", "andon.tui", "--home", str(home.root), "policies",
+                    "import", str(policy)], check=True, capture_output=True, timeout=120)
+    hidden = agents(sys.executable, str(hider))
+    assert hidden["status"] == "fail" and "chosen by docs" in hidden["detail"]
+    assert hidden["fix"] == "pip install 'andon[claude-code]'"
