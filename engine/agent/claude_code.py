@@ -23,6 +23,7 @@ The pipeline calls it as it calls the built-in loop (engine.agent.backend):
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -45,6 +46,17 @@ RESUMED = ("The engine restarted and resumed this session. The worktree holds ev
            "made so far; look before you change anything again, then carry on.")
 MORE_BUDGET = "A person allowed more budget. Carry on where you stopped."
 STDERR_LINES = 20
+LAUNCHER = """#!{python}
+# Andon: the Claude Code CLI, ended with the engine that started it (PR_SET_PDEATHSIG).
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+except (AttributeError, OSError):
+    pass  # not Linux: the CLI ends when its stdin closes
+if os.getppid() != {parent}:
+    os._exit(1)  # the engine is already gone
+os.execv({cli!r}, [{cli!r}, *sys.argv[1:]])
+"""
 
 
 class ClaudeCodeAgent:
@@ -78,8 +90,11 @@ class ClaudeCodeAgent:
                            spend=self._spend, boundary=self.control.boundary,
                            paused=self._paused_call).start()
         self.tools.on_stop = lambda exc: setattr(proxy, "stopped", exc)
+        failure = ""
         try:
             result = anyio.run(self._converse, proxy, messages, attempt)
+        except Exception as exc:  # the CLI failed to start or died: the run says why
+            result, failure = None, f"{type(exc).__name__}: {exc}"
         finally:
             proxy.close()
         if proxy.stopped is not None:
@@ -90,7 +105,7 @@ class ClaudeCodeAgent:
             return AgentResult(ERROR, proxy.failed, proxy.turns)
         if result is not None and result.subtype == "success" and not result.is_error:
             return AgentResult(DONE, (result.result or "").strip()[:2000], proxy.turns)
-        why = result.subtype if result is not None else "no result"
+        why = result.subtype if result is not None else (failure or "no result")
         tail = "\n".join(self.stderr[-STDERR_LINES:]).strip()
         return AgentResult(ERROR, f"Claude Code ended without finishing ({why})"
                            + (f": {tail[-1500:]}" if tail else ""), proxy.turns)
@@ -104,7 +119,7 @@ class ClaudeCodeAgent:
             tools=[], allowed_tools=[], setting_sources=[], strict_mcp_config=True,
             mcp_servers={SERVER: self.tools.server()}, can_use_tool=self._can_use,
             system_prompt=self.system, model=self.llm.model, cwd=str(self._home()),
-            env=self._env(proxy), stderr=self._stderr, **where)
+            env=self._env(proxy), stderr=self._stderr, cli_path=self._launcher(), **where)
 
         async def opening() -> Any:
             yield {"type": "user", "message": {"role": "user", "content": prompt}}
@@ -143,6 +158,20 @@ class ClaudeCodeAgent:
     def _home(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self.folder
+
+    def _launcher(self) -> Path | None:
+        """The bundled CLI behind a launcher that makes it die with the engine: a
+        SIGKILLed engine must not leave a CLI going on with the run's session."""
+        import claude_agent_sdk
+
+        cli = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+        if not cli.is_file() or not hasattr(os, "execv"):
+            return None  # the SDK finds a CLI of its own
+        launcher = self._home() / "claude-launcher"
+        launcher.write_text(LAUNCHER.format(python=sys.executable, parent=os.getpid(),
+                                            cli=str(cli)), encoding="utf-8")
+        launcher.chmod(0o700)
+        return launcher
 
     def _env(self, proxy: ModelProxy) -> dict[str, str]:
         """The CLI's environment: the agent shell's (secrets scrubbed), the proxy and its

@@ -115,7 +115,8 @@ async def test_a_bad_spec_shows_its_error_and_queues_nothing(
         await wait_for(lambda: "colour" in str(error.content))
         assert str(error.content) == (f"{tmp_path / 'bad.md'}: unknown field 'colour' "
                                       "(allowed: title, category, repo, base, checks, "
-                                      "scenarios, budget, schedule, priority, model, script)")
+                                      "scenarios, budget, schedule, priority, model, script, "
+                                      "agent)")
         assert isinstance(app.screen, SpecSubmitScreen)  # still open, to fix the path
 
         app.screen.query_one(Input).value = "missing.md"

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from andon.engine.factory.home import Home
+from andon.engine.ops.replay import replay
 from andon.engine.readiness.fingerprint import record_evidence
 from andon.store import models as m
 from andon.store.db import Database
@@ -72,6 +73,9 @@ def test_a_dark_claude_code_run_merges_and_is_recorded_as_the_loops_are(
     assert len(usage) == 2 and run.cost_usd and run.cost_usd > 0
     evidence = record_evidence(home, db, run_id)
     assert evidence is not None and evidence.parts["backend"].startswith("claude-code ")
+    # the recording replays through Andon's own loop to the same tree
+    report = replay(home, db, run_id)
+    assert report.matched, report
 
 
 def test_level_2_gates_every_claude_code_edit_and_command_and_a_refusal_reaches_the_model(
