@@ -39,7 +39,11 @@ class AgentBackend(Protocol):
 
 def chosen(spec: m.Spec, policy: Policy) -> str:
     """The backend a run of `spec` uses: the spec's `agent:`, else its category's."""
-    named = (spec.front or {}).get("agent")
+    return chosen_in((spec.front or {}).get("agent"), policy)
+
+
+def chosen_in(named: Any, policy: Policy) -> str:
+    """The backend a spec's `agent:` value (None when unset) and its policy choose."""
     return named if isinstance(named, str) and named in AGENTS else policy.agent
 
 

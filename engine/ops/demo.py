@@ -1,4 +1,4 @@
-"""The demo factory: a home with a sample repository, four policies and six specs.
+"""The demo factory: a home with a sample repository, five policies and seven specs.
 
 `build_demo(root)` makes a fresh home that shows every kind of line at once:
 
@@ -9,6 +9,7 @@
 | ci-python-313    | deps, 4         | a protected path (.github/**) escalates to a person  |
 | truncate-width   | bugfix, 3       | the agent works alone, then waits for review         |
 | word-count       | feature, 2      | a person approves the plan, each edit and command    |
+| slug-apostrophes | claude-code, 3  | Claude Code implements (when its extra is installed) |
 | status-page      | docs, 4         | a recurring spec (every minute)                      |
 
 The specs and scripts live in `engine/demo_data/specs/`; they are written into
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from andon.engine.agent import backend
 from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
 from andon.engine.run.queue import submit, upsert_spec
@@ -46,7 +48,7 @@ from andon.engine.spec.specfile import parse_spec
 from andon.engine.workspace.git import run_git
 from andon.engine.workspace.sandbox import bwrap_available
 from andon.policies.files import parse_policies
-from andon.policies.stored import save_policies
+from andon.policies.stored import load_policy, save_policies
 from andon.store.db import Database
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ SPECS: dict[str, str] = {
     "ci-python-313": "deps, level 4: touches a protected path (.github/) and escalates",
     "truncate-width": "bugfix, level 3: the agent works alone, then waits for review",
     "word-count": "feature, level 2: asks a person for the plan, each edit and command",
+    "slug-apostrophes": "claude-code, level 3: Claude Code implements, then waits for review",
     "status-page": "docs, level 4: recurring, every minute",
 }
 
@@ -106,7 +109,7 @@ def check_model(model: str) -> None:
     if model == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise UserError(
             "the anthropic model needs an API key: set ANTHROPIC_API_KEY (the demo sends "
-            "its six specs to the real API), or run `andon demo` without --model to use "
+            "its seven specs to the real API), or run `andon demo` without --model to use "
             "the scripted model"
         )
 
@@ -175,12 +178,12 @@ def make_sample_repo(path: Path) -> None:
 
 def write_config(home: Home, repo: Path, model: str) -> None:
     """Adapt the andon.toml that `Home.init` wrote (so every default key stays, with its
-    comment): the demo's provider, enough concurrency for all six specs, the sample repo."""
+    comment): the demo's provider, enough concurrency for all seven specs, the sample repo."""
     provider = "scripted" if model == "scripted" else "anthropic"
     text = home.config_path.read_text(encoding="utf-8")
     text = _set_key(text, "engine", "provider", _toml_str(provider))
-    # Runs waiting at a gate keep their slot: let all six demo specs run at once.
-    text = _set_key(text, "engine", "concurrency", "6")
+    # Runs waiting at a gate keep their slot: let all seven demo specs run at once.
+    text = _set_key(text, "engine", "concurrency", "7")
     entry = f'{{ path = {_toml_str(str(repo))}, base = "main" }}'
     text = _set_key(text, "repos", REPO_KEY, entry)
     home.config_path.write_text(text, encoding="utf-8")
@@ -255,10 +258,15 @@ def copy_scenarios(home: Home) -> None:
 
 
 def queue_specs(db: Database, demo: DemoFactory) -> None:
-    """Queue a run of every one-off spec; store the recurring ones for the scheduler."""
+    """Queue a run of every one-off spec; store the recurring ones for the scheduler. A
+    spec whose agent is not installed here is left out, and the notes say how to add it."""
     for name, path in demo.specs.items():
         spec = parse_spec(path)
-        if spec.front.schedule:
+        why = backend.missing(backend.chosen_in(spec.front.agent, load_policy(db,
+                                                                             spec.category)))
+        if why is not None:
+            demo.notes.append(f"specs/{name}.md is not queued: {why}")
+        elif spec.front.schedule:
             upsert_spec(db, spec)
             demo.recurring.append(name)
         else:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from sqlmodel import col, select
 
+from andon.engine.agent import backend
 from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
 from andon.engine.gates.gate import decide_gate
@@ -34,6 +35,9 @@ from tests.support.messages_server import MessagesServer, streamed
 pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[3]
+#: Where the claude-code extra is installed the demo queues its Claude Code spec too.
+CLAUDE_CODE = backend.missing(backend.CLAUDE_CODE) is None
+ONE_OFF = 5 + CLAUDE_CODE  # the runs the demo queues (the recurring spec waits)
 
 
 def andon(*args: str, env: dict[str, str] | None = None,
@@ -74,7 +78,7 @@ def test_build_only_makes_a_complete_demo_home(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert docs.returncode == 1 and "truncate() is not documented" in docs.stdout
 
-    # Six specs with their scripts; the checks run with the interpreter that runs Andon.
+    # Seven specs with their scripts; the checks run with the interpreter that runs Andon.
     for name in SPECS:
         spec = parse_spec(root / "specs" / f"{name}.md")
         assert spec.front.repo == "sample" and spec.front.model == "scripted"
@@ -103,9 +107,10 @@ def test_build_only_makes_a_complete_demo_home(tmp_path: Path) -> None:
         db.close()
     # Five one-off specs queued, the recurring one stored for the scheduler.
     queued = {r["title"]: r for r in built["runs"]}
-    assert len(queued) == 5 and all(r["status"] == "queued" for r in queued.values())
+    assert len(queued) == ONE_OFF and all(r["status"] == "queued" for r in queued.values())
     assert {r["category"]: r["level"] for r in queued.values()} == {
-        "docs": 4, "deps": 4, "bugfix": 3, "feature": 2}
+        "docs": 4, "deps": 4, "bugfix": 3, "feature": 2,
+        **({"claude-code": 3} if CLAUDE_CODE else {})}
     assert [s.title for s in recurring] == ["Refresh the status page"]
 
 
@@ -113,7 +118,7 @@ def test_a_demo_home_is_reopened_and_a_foreign_folder_refused(tmp_path: Path) ->
     root = tmp_path / "demo"
     build_demo(root)
     again = build(root)
-    assert len(again["runs"]) == 5  # reopened as it was: nothing built or queued twice
+    assert len(again["runs"]) == ONE_OFF  # reopened as it was: nothing built or queued twice
 
     other = tmp_path / "mine"
     other.mkdir()
@@ -246,7 +251,7 @@ def test_the_first_minute_of_the_demo(tmp_path: Path) -> None:
             while time.monotonic() < deadline:
                 assert proc.poll() is None, proc.communicate()
                 st = _state(db)
-                if len(st) < len(SPECS):
+                if len(st) < len(SPECS) - (not CLAUDE_CODE):
                     time.sleep(0.1)
                     continue
                 docs, usage = st["readme-truncate"], st["usage-guide"]
@@ -273,6 +278,11 @@ def test_the_first_minute_of_the_demo(tmp_path: Path) -> None:
                 seen["feature waiting at an action gate"] = bool(
                     approved_plan and feat["runs"] and feat["runs"][0].status == m.WAITING
                     and _pending(feat, "action"))
+                if CLAUDE_CODE:  # the same line, implemented by Claude Code
+                    cc = st["slug-apostrophes"]
+                    seen["claude code waiting at review"] = bool(
+                        cc["runs"] and cc["runs"][0].status == m.WAITING
+                        and _pending(cc, "review"))
                 seen["recurring spec fired"] = any(
                     "scheduled" in msg for msg in status["queued"])
                 if all(seen.values()):
@@ -339,3 +349,26 @@ def test_the_anthropic_demo_talks_to_the_api_with_the_real_model(tmp_path: Path)
         assert "truncate()" in asked
     models = {r["model"] for r in json.loads(out)["runs"] if r["model"]}
     assert models == {DEFAULT_MODEL}
+
+
+def test_without_the_claude_code_extra_the_demo_leaves_its_spec_out_and_says_how(
+        tmp_path: Path) -> None:
+    from tests.engine.agent.test_backend import HIDDEN
+
+    hider = tmp_path / "hide.py"  # an interpreter that cannot import the extra
+    hider.write_text(HIDDEN)
+    root = tmp_path / "demo"
+    done = subprocess.run([sys.executable, str(hider), "demo", "--home", str(root),
+                           "--headless", "0", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    note = (root / "DEMO.md").read_text()
+    assert "specs/slug-apostrophes.md is not queued" in note
+    assert "pip install 'andon[claude-code]'" in note
+    db = Home(root).open()
+    try:
+        with db.read() as s:
+            categories = {r.category for r in s.exec(select(m.Run)).all()}
+    finally:
+        db.close()
+    assert "claude-code" not in categories and "bugfix" in categories
