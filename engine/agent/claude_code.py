@@ -46,6 +46,7 @@ RESUMED = ("The engine restarted and resumed this session. The worktree holds ev
            "made so far; look before you change anything again, then carry on.")
 MORE_BUDGET = "A person allowed more budget. Carry on where you stopped."
 STDERR_LINES = 20
+WAIT_MS = str(30 * 24 * 3600 * 1000)  # a month: the engine, not the CLI, decides how long
 LAUNCHER = """#!{python}
 # Andon: the Claude Code CLI, ended with the engine that started it (PR_SET_PDEATHSIG).
 import ctypes, os, signal, sys
@@ -184,6 +185,9 @@ class ClaudeCodeAgent:
             "ANTHROPIC_BASE_URL": proxy.url, "ANTHROPIC_API_KEY": proxy.token,
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
             "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
+            # a person may take hours at a gate (inside a tool call) and the cord may hold
+            # a request at the proxy: the CLI must wait, not time out and send it again
+            "API_TIMEOUT_MS": WAIT_MS, "MCP_TOOL_TIMEOUT": WAIT_MS,
         })
         for name in os.environ:
             env.setdefault(name, "")
