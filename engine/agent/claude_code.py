@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from andon.engine.agent.budget import Breach, RunBudget, Spend
-from andon.engine.agent.loop import BUDGET, DONE, ERROR, AgentResult, _spend_of
+from andon.engine.agent.loop import BUDGET, DONE, ERROR, STUCK, AgentResult, _spend_of
 from andon.engine.agent.proxy import ModelProxy
 from andon.engine.agent.tools.base import Tool
 from andon.engine.agent.walled_tools import SERVER, WalledTools
@@ -91,6 +91,7 @@ class ClaudeCodeAgent:
                            spend=self._spend, boundary=self.control.boundary,
                            paused=self._paused_call).start()
         self.tools.on_stop = lambda exc: setattr(proxy, "stopped", exc)
+        self.tools.on_stuck = lambda why: setattr(proxy, "stuck", why)
         failure = ""
         try:
             result = anyio.run(self._converse, proxy, messages, attempt)
@@ -104,6 +105,8 @@ class ClaudeCodeAgent:
             return AgentResult(BUDGET, proxy.breach.reason, proxy.turns, breach=proxy.breach)
         if proxy.failed is not None:
             return AgentResult(ERROR, proxy.failed, proxy.turns)
+        if proxy.stuck is not None:
+            return AgentResult(STUCK, proxy.stuck, proxy.turns)
         if result is not None and result.subtype == "success" and not result.is_error:
             return AgentResult(DONE, (result.result or "").strip()[:2000], proxy.turns)
         why = result.subtype if result is not None else (failure or "no result")
@@ -129,8 +132,8 @@ class ClaudeCodeAgent:
         async for message in query(prompt=opening(), options=options):
             if isinstance(message, ResultMessage):
                 result = message
-            if proxy.stopped is not None:
-                break  # ends the CLI; run() raises the stop
+            if proxy.stopped is not None or proxy.stuck is not None:
+                break  # ends the CLI; run() says why
         return result
 
     def _opening(self, messages: list[dict[str, Any]], attempt: int

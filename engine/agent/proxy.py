@@ -61,6 +61,7 @@ class ModelProxy:
         self.breach: Breach | None = None  # the budget ran out: every request is refused
         self.stopped: BaseException | None = None  # Stopping or Cancelled, for the backend
         self.failed: str | None = None  # the API refused for good
+        self.stuck: str | None = None  # the same tool call again and again
         self.turns = 0
         self._lock = threading.Lock()
         self._seen: list[Any] = []  # the conversation as recorded so far (no cache marks)
@@ -159,6 +160,8 @@ class ModelProxy:
             raise Refusal(400, "invalid_request_error", f"Andon: the run stops: {self.stopped}")
         if self.failed is not None:
             raise Refusal(400, "invalid_request_error", self.failed)
+        if self.stuck is not None:
+            raise Refusal(400, "invalid_request_error", f"Andon: {self.stuck}")
 
     def _request(self, body: dict[str, Any]) -> dict[str, Any]:
         """What the model is asked: the CLI's request with Andon's tool names and model;

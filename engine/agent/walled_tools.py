@@ -20,6 +20,7 @@ from typing import Any
 
 from andon.engine.agent import turnlog
 from andon.engine.agent.loop import REFUSED_PREFIX, _summary
+from andon.engine.agent.loopguard import LoopGuard
 from andon.engine.agent.preview import preview
 from andon.engine.agent.tools.base import Tool, ToolOutcome
 from andon.engine.agent.tools.editor import COMMANDS
@@ -73,6 +74,8 @@ class WalledTools:
         self.paused = paused  # wraps a gate wait: not the agent's working time
         self._lock = threading.Lock()  # one call at a time, as the loop runs them
         self.on_stop: Callable[[BaseException], None] | None = None  # the backend's
+        self.on_stuck: Callable[[str], None] | None = None
+        self.guard = LoopGuard()  # the same call again and again: stuck, as in the loop
 
     @property
     def allowed(self) -> frozenset[str]:
@@ -100,6 +103,11 @@ class WalledTools:
         """One call; a stop or a cancel while it waits at a gate goes to `on_stop` (the
         CLI is ended then) and the call is not run."""
         with self._lock:
+            stuck = self.guard.see(name, tool_input)
+            if stuck is not None and self.on_stuck is not None:
+                self.log.event("agent.stuck", stuck)
+                self.on_stuck(stuck)
+                return ToolOutcome(f"Not run: {stuck}", is_error=True)
             try:
                 return self._call(name, tool_input)
             except (Stopping, Cancelled) as exc:

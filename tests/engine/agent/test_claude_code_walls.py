@@ -112,3 +112,18 @@ def test_the_cli_never_gets_the_engines_secrets(
     assert env["ANTHROPIC_API_KEY"] == proxy.token and env["GITHUB_TOKEN"] == ""
     assert SECRET not in env.values() and env["ANTHROPIC_BASE_URL"] == proxy.url
     assert env["HOME"] == str(outside_tmp / "agent")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_same_call_again_and_again_ends_the_attempt_as_stuck(
+        kit: Kit, outside_tmp: Path) -> None:
+    view = {"name": "str_replace_based_edit_tool",
+            "input": {"command": "view", "path": "README.md"}}
+    script = [{"tool_use": [view]}] * 4 + [{"text": "never reached"}]
+    agent = _agent(kit, script, outside_tmp / "agent", hide=[])
+    result = agent.run([{"role": "user", "content": "Implement the spec."}],  # type: ignore[attr-defined]
+                       attempt=1)
+    assert result.status == "stuck" and "3 times" in result.reason
+    assert len(kit.steps("tool")) == 2  # the third call was not run
+    assert [e.kind for e in kit.events("agent.stuck")] == ["agent.stuck"]
