@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -203,6 +204,7 @@ class Pipeline:
         except Exception as exc:
             self.log.event("policy", f"after the run: {type(exc).__name__}: {exc}")
         self._retire_worktree(status)
+        shutil.rmtree(self._agent_folder(), ignore_errors=True)  # an ended run resumes none
         return status
 
     def _pause(self, reason: str) -> str:
@@ -393,12 +395,16 @@ class Pipeline:
             from andon.engine.agent.claude_code import ClaudeCodeAgent
 
             return ClaudeCodeAgent(llm=llm, tools=tools, log=self.log, system=system,
-                                   folder=self.home.root / "agents" / f"run-{self.ctx.run.id}",
+                                   folder=self._agent_folder(),
                                    budget=budget, control=control, gatekeeper=self.gatekeeper)
         return Agent(client=llm.client, model=llm.model, tools=tools, log=self.log,
                      system=system, budget=budget, control=control,
                      gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context,
                      options=options)
+
+    def _agent_folder(self) -> Path:
+        """Claude Code's private folder for the run (its cwd, home and sessions)."""
+        return self.home.root / "agents" / f"run-{self.ctx.run.id}"
 
     def commit_turn(self, turn: int | None = None) -> str | None:
         """Commit what the agent changed in its last turn, if anything (called at each of

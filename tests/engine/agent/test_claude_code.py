@@ -58,6 +58,7 @@ def test_a_dark_claude_code_run_merges_and_is_recorded_as_the_loops_are(
     run = line.run()
     assert line.finish() == m.MERGED, run.reason
     assert "`shout('hi')` returns `HI!`" in git(sample_repo, "show", "main:README.md")
+    assert not (home.root / "agents" / f"run-{run_id}").exists()  # its sessions went too
     # the proxy recorded both turns as the loop does: plain tool names, usage, totals
     recorded = exchanges(db, run_id)
     assert [x.turn for x in recorded] == [1, 2] and run.turns == 2
