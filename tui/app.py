@@ -16,13 +16,15 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+import platformdirs
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -87,9 +89,11 @@ class AndonApp(App[None]):
         Binding("q", "quit", "Quit", show=False, tooltip="Leave the control room"),
         Binding("question_mark", "help", "Help", key_display="?",
                 tooltip="Keys of this screen and the legend"),
+        # Before the screens: at 80 columns a run at its gate fills the key bar, and
+        # the cord is the one key anyone must find.
+        Binding("C", "cord", "Cord", tooltip="Pull or release the andon cord"),
         *[Binding(key, f"show('{mode}')", title, show=mode not in FOOTER_LEFT_OUT,
                   tooltip=f"Go to {title.lower()}") for mode, key, title in NAVIGATION],
-        Binding("C", "cord", "Cord", tooltip="Pull or release the andon cord"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the store again"),
     ]
 
@@ -331,9 +335,36 @@ class AndonApp(App[None]):
                            "the line", self.action_cord),
             PaletteCommand("Help: keys and legend", "key ?", self.action_help),
             PaletteCommand("Refresh from the store", "ctrl+r", self.action_refresh),
-            PaletteCommand("Quit", "key q", self.exit),
+            PaletteCommand("Quit", "key q", self.action_quit),
         ]
         return out
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own commands, but one Quit (ours: it stops the engine first) and a
+        screenshot saved where it can be and said where."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
+        yield SystemCommand("Screenshot", "Save an SVG of the screen and say where",
+                            partial(self.call_after_refresh, self.action_save_screenshot))
+
+    def screenshot_folder(self) -> Path:
+        """The person's downloads folder, or where it is missing (a server over SSH)
+        the factory's own screenshots folder."""
+        downloads = Path(platformdirs.user_downloads_dir())
+        if downloads.is_dir():
+            return downloads
+        folder = self.home.root / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def action_save_screenshot(self) -> None:
+        try:
+            path = self.save_screenshot(path=str(self.screenshot_folder()))
+        except OSError as exc:
+            self.notify(f"Screenshot not saved: {exc}", severity="error", markup=False)
+            return
+        self.notify(f"Screenshot saved to {path}", title="Screenshot", markup=False)
 
     def get_default_screen(self) -> Screen[Any]:
         return BoardScreen()
