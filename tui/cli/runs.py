@@ -181,12 +181,40 @@ def show(
         table = Table(title="events", box=None, header_style="bold", title_justify="left")
         for name in ("time", "stage", "kind", "message"):
             table.add_column(name)
-        for ev in events:
-            table.add_row(ev.ts.strftime("%H:%M:%S"), ev.stage or "", ev.kind,
-                          ev.message.splitlines()[0][:80] if ev.message else "")
+        for ev, message in joined_text(events):
+            table.add_row(ev.ts.strftime("%H:%M:%S"), ev.stage or "", ev.kind, message)
         console.print(table)
 
     emit(data, as_json, render)
+
+
+TEXT_SHOWN = 240  # characters of one reply in the events table (--json has it all)
+
+
+def joined_text(events: list[m.Event]) -> list[tuple[m.Event, str]]:
+    """Each event with the message shown for it. A reply streams as several
+    `model.text` events of one turn: they read as one row, its words joined."""
+    out: list[tuple[m.Event, str]] = []
+    reply: list[str] = []
+    for ev in events:
+        turn = (ev.data or {}).get("turn")
+        last = out[-1][0] if out else None
+        if (ev.kind == "model.text" and last is not None and last.kind == "model.text"
+                and (last.data or {}).get("turn") == turn):
+            reply.append(ev.message or "")
+        else:
+            if reply:
+                out[-1] = (out[-1][0], _reply(reply))
+            reply = [ev.message or ""] if ev.kind == "model.text" else []
+            out.append((ev, ev.message.splitlines()[0][:80] if ev.message else ""))
+    if reply:
+        out[-1] = (out[-1][0], _reply(reply))
+    return out
+
+
+def _reply(parts: list[str]) -> str:
+    text = " ".join("".join(parts).split())
+    return text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN - 1] + "…"
 
 
 @app.command()

@@ -42,3 +42,17 @@ def test_show_numbers_a_runs_steps_from_one(home: Home, db: Database) -> None:
     rows = [line.split() for line in text.splitlines() if line.split()[-2:-1] == ["ok"]
             or (line.split() and line.split()[0].isdigit() and "validate" in line)]
     assert [(r[0], r[3]) for r in rows] == [("1", "x"), ("2", "y")]
+
+
+def test_show_joins_a_streamed_reply_into_one_row(home: Home, db: Database) -> None:
+    run_id = make_run(db)
+    log = RunLog(db, run_id)
+    log.stage = "implement"
+    for part in ("I'll read the mod", "ule first, then add ", "`slugify`."):
+        log.event("model.text", part, turn=1)
+    log.event("model.text", "Done.", turn=2)  # the next turn: a reply of its own
+    text = andon80(home, "show", str(run_id))
+    assert text.count("model.text") == 2, text
+    words = " ".join(text.split())  # a long row wraps in its column at 80
+    assert "model.text I'll read the module first, then add `slugify`." in words
+    assert words.endswith("model.text Done.")
