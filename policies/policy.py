@@ -25,6 +25,7 @@ from andon.policies.level import Level, LevelError
 AGENTS = ("andon", "claude-code")
 
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+DEFAULT_BASH_TIMEOUT = 120  # seconds one agent command may run when the policy is silent
 
 #: The usual dependency manifests and lock files; changing one escalates a run.
 DEFAULT_DEPENDENCY_FILES: tuple[str, ...] = (
@@ -195,6 +196,10 @@ class Policy(BaseModel):
     demote_after: int = Field(ge=1)
     promote_when: PromoteWhen = Field(default_factory=PromoteWhen)
     network: bool = False
+    # Unset stays out of exports and of the policy's fingerprint (engine.readiness), so
+    # policies stored before this setting keep their evidence.
+    bash_timeout: int | None = Field(default=None, gt=0, le=86_400,
+                                     description="seconds one agent command may run")
     allow_unsandboxed: bool = False
     context: Context = Field(default_factory=Context)
     # how the agent asks its model (engine.llm.asking); a spec's own settings win
@@ -204,6 +209,11 @@ class Policy(BaseModel):
     effort: str | None = None  # low, medium, high, xhigh or max; None: the model's default
     #: Who implements: Andon's own loop, or Claude Code under the same gates and walls.
     agent: Literal["andon", "claude-code"] = "andon"
+
+    @property
+    def bash_seconds(self) -> int:
+        """How long one of the agent's bash commands may run before it is killed."""
+        return self.bash_timeout or DEFAULT_BASH_TIMEOUT
 
     # -- validation -------------------------------------------------------------------
 

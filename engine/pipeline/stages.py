@@ -364,7 +364,8 @@ class Pipeline:
         llm = self._client()
         self.log.update(model=llm.model)
         sandbox = self._sandbox(ws.path)
-        tools: list[Tool] = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
+        tools: list[Tool] = [EditorTool(ws.path),
+                             BashTool(ws.path, sandbox, timeout=self.policy.bash_seconds)]
         limit = None if llm.model == SCRIPTED else model_limit(llm.client, llm.model)
         options = Asking.of(self.policy, self.ctx.spec.front).options(limit)
         try:

@@ -274,3 +274,20 @@ def test_policy_history_reads_as_values_not_python_reprs(andon, tmp_path: Path) 
     out = andon("policies", "history", "docs").out
     assert "SECURITY.md" in out and "usd 2, turns" in out  # values, as written
     assert "'SECURITY.md'" not in out and "['" not in out and "None" not in out
+
+
+def test_bash_timeout_is_a_policy_setting_checked_like_the_others(
+        andon, db: Database, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[docs]\nlevel = 4\nbash_timeout = 0\n")
+    refused = andon("policies", "import", str(bad))
+    assert refused.code == 2
+    assert f"{bad}: category 'docs', field 'bash_timeout': input should be greater than 0 " \
+        "(got 0)" in " ".join(refused.err.split())
+    assert "bash_timeout" not in andon("policies", "export").out  # unset: 120 s, not written
+
+    good = tmp_path / "good.toml"
+    good.write_text("[docs]\nlevel = 4\nbash_timeout = 600\n")
+    assert andon("policies", "import", str(good), "--reason", "slow builds").code == 0
+    assert load_policy(db, "docs").bash_seconds == 600
+    assert "bash_timeout = 600" in andon("policies", "export").out
