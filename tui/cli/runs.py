@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
+from andon.engine.llm.pricing import is_simulated
 from andon.engine.run.queue import get_run
 from andon.engine.service.admission import submit as admit_and_queue
 from andon.store import models as m
@@ -148,12 +149,14 @@ def show(
     db = open_db()
     run = get_run(db, run_id)
     steps, events = q.steps_of(db, run_id), q.events_of(db, run_id)
+    usage = q.usage_of(db, run_id)
     # What level 4 would have done at each review point, once the person has decided.
     reviews = [shown_shadow(row, gate) for row, gate in shadow_decisions(db, run_id)]
     data = {
         "run": run_json(run),
         "review_points": [r if r is not None else {"hidden": "until the person decides"}
                           for r in reviews],
+        "usage": [u.model_dump(mode="json") for u in usage],
         "steps": [s.model_dump(mode="json") for s in steps],
         "events": [e.model_dump(mode="json") for e in events],
     }
@@ -171,6 +174,8 @@ def show(
             console.print(Text("review " + (describe(review) if review is not None else
                                             "point: level 4's verdict shows once the person "
                                             "decides")), soft_wrap=True)
+        if usage:
+            console.print(usage_table(usage))
         table = Table(title="steps", box=None, header_style="bold", title_justify="left")
         for name in ("#", "stage", "kind", "name", "status", "exit"):
             table.add_column(name)
@@ -186,6 +191,32 @@ def show(
         console.print(table)
 
     emit(data, as_json, render)
+
+
+def usage_table(usage: list[m.Usage]) -> Table:
+    """Tokens and cost of each model call (a turn of the agent, the plan, a judge), and
+    their total; `~$` where the model is scripted (simulated money)."""
+    table = Table(title="usage", box=None, header_style="bold", title_justify="left",
+                  show_footer=True)
+    simulated = any(is_simulated(u.model) for u in usage)
+    totals = [sum(getattr(u, f) for u in usage) for f in
+              ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")]
+    spent = sum(u.cost_usd or 0.0 for u in usage)
+    for name, footer in (("turn", "total"), ("for", ""), ("in", f"{totals[0]:,}"),
+                         ("out", f"{totals[1]:,}"), ("cache read", f"{totals[2]:,}"),
+                         ("cache write", f"{totals[3]:,}"),
+                         ("cost", _usd(spent, simulated))):
+        table.add_column(name, footer=footer,
+                         justify="left" if name in ("turn", "for") else "right")
+    for u in usage:
+        table.add_row(str(u.turn), u.purpose, f"{u.input_tokens:,}", f"{u.output_tokens:,}",
+                      f"{u.cache_read_tokens:,}", f"{u.cache_creation_tokens:,}",
+                      "-" if u.cost_usd is None else _usd(u.cost_usd, is_simulated(u.model)))
+    return table
+
+
+def _usd(value: float, simulated: bool) -> str:
+    return f"{'~' if simulated else ''}${value:.4f}"
 
 
 TEXT_SHOWN = 240  # characters of one reply in the events table (--json has it all)
