@@ -48,7 +48,10 @@ def format_age(created: datetime | None, now: datetime) -> str:
 
 
 def action_command(detail: dict[str, Any]) -> str | None:
-    """The shell command an action gate would run, when it is one."""
+    """The shell command an action gate would run, when it is one. The editor's input
+    has a `command` too (create, str_replace): that is no shell command."""
+    if detail.get("tool") not in (None, "bash"):
+        return None
     if isinstance(detail.get("command"), str):
         return detail["command"]
     tool_input = detail.get("input")
@@ -138,7 +141,8 @@ def render_gate(item: GateItem, now: datetime) -> RenderableType:
     head.append(gate.title or run.title, style="italic")
     parts: list[RenderableType] = [head]
     if run.title and gate.title and run.title != gate.title:
-        parts.append(Text(f"run: {run.title}", style="dim"))
+        # not "run:", which a shell command's gate title starts with
+        parts.append(Text(f"run {run.id} · {run.title}", style="dim"))
 
     tool = detail.get("tool")
     if tool:
