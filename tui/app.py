@@ -38,6 +38,7 @@ from andon.store.db import Database
 from andon.tui.commands import ActionCommands, PaletteCommand, RunCommands
 from andon.tui.data import Clock, EngineMode, clock_from_env
 from andon.tui.messages import ActionDone, StoreChanged
+from andon.tui.preferences import load_theme, save_theme
 from andon.tui.screens.board import FILTER_NAMES, BoardScreen
 from andon.tui.screens.help import HelpScreen
 from andon.tui.widgets.text_prompt import TextPrompt
@@ -111,6 +112,7 @@ class AndonApp(App[None]):
         self.start_engine = start_engine
         self.engine: Any = None  # the embedded engine this app started, if any
         self._mode = EngineMode("off")
+        self._remembered: str | None = None  # the theme stored for this person
         self._register_modes()
 
     def _register_modes(self) -> None:
@@ -130,9 +132,7 @@ class AndonApp(App[None]):
     # -- life cycle ------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        theme = os.environ.get(THEME_ENV)
-        if theme:
-            self.theme = theme
+        self._choose_theme()
         self.store_version = self.db.data_version()
         self._alert_after = q.last_event_id(self.db)  # toasts only for what happens now
         self.set_interval(self.poll_seconds, self._watch_store)
@@ -140,6 +140,29 @@ class AndonApp(App[None]):
         # room opened on a laptop must not become one more.
         if self.start_engine and not self.db.postgres:
             self._start_engine()
+
+    # -- the theme -------------------------------------------------------------------
+
+    def _choose_theme(self) -> None:
+        """ANDON_THEME if set, else the theme this person chose last (their own config
+        folder, tui.preferences); a theme chosen here (palette: Theme, or the light and
+        dark switch) is remembered for next time."""
+        stored = load_theme()
+        wanted = os.environ.get(THEME_ENV) or stored
+        if wanted and wanted in self.available_themes:
+            self.theme = wanted
+        elif wanted:
+            log.warning("theme %r is not one of %s", wanted, ", ".join(self.available_themes))
+        self._remembered = stored or self.theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, theme: Any) -> None:
+        if theme.name != self._remembered:
+            self._remembered = theme.name
+            save_theme(theme.name)
+
+    def action_toggle_light(self) -> None:
+        self.theme = "textual-dark" if not self.current_theme.dark else "textual-light"
 
     def warm_up(self) -> None:
         """Called once the board is painted (not before: importing competes with the
@@ -334,6 +357,9 @@ class AndonApp(App[None]):
             PaletteCommand("Pull or release the andon cord", "key C: stops or restarts "
                            "the line", self.action_cord),
             PaletteCommand("Help: keys and legend", "key ?", self.action_help),
+            PaletteCommand(f"Switch to a {'light' if self.current_theme.dark else 'dark'} "
+                           "theme", "remembered for you (Theme: every theme)",
+                           self.action_toggle_light),
             PaletteCommand("Refresh from the store", "ctrl+r", self.action_refresh),
             PaletteCommand("Quit", "key q", self.action_quit),
         ]
