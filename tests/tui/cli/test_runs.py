@@ -64,11 +64,14 @@ def test_show_gives_each_model_calls_tokens_and_cost_and_their_total(
 
     run_id = make_run(db)
     with db.write() as s:
-        s.add(m.Usage(run_id=run_id, turn=0, model="claude-sonnet-4-5", purpose="plan",
+        s.add(m.Usage(run_id=run_id, category="docs", turn=0, model="claude-sonnet-4-5",
+                      purpose="plan",
                       input_tokens=1200, output_tokens=300, cost_usd=0.0081))
-        s.add(m.Usage(run_id=run_id, turn=1, model="claude-sonnet-4-5", input_tokens=5000,
+        s.add(m.Usage(run_id=run_id, category="docs", turn=1, model="claude-sonnet-4-5",
+                      input_tokens=5000,
                       output_tokens=700, cache_creation_tokens=4000, cost_usd=0.0405))
-        s.add(m.Usage(run_id=run_id, turn=2, model="claude-sonnet-4-5", input_tokens=300,
+        s.add(m.Usage(run_id=run_id, category="docs", turn=2, model="claude-sonnet-4-5",
+                      input_tokens=300,
                       output_tokens=90, cache_read_tokens=4000, cost_usd=0.0035))
     text = andon80(home, "show", str(run_id))
     assert all(len(line) <= 80 for line in text.splitlines())
