@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/walls.py
 	$(BIN)/python bench/readiness_report.py
 	$(BIN)/python bench/chaos.py
+	$(BIN)/python bench/engines.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -25,6 +25,7 @@ from andon.policies.level import Level, LevelError
 AGENTS = ("andon", "claude-code")
 
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+DEFAULT_BASH_TIMEOUT = 120  # seconds one agent command may run when the policy is silent
 
 #: The usual dependency manifests and lock files; changing one escalates a run.
 DEFAULT_DEPENDENCY_FILES: tuple[str, ...] = (
@@ -114,6 +115,26 @@ def _error(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, "{message}", {"message": message})
 
 
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+MIN_THINKING = 1024  # the API's least budget_tokens
+
+
+def check_thinking(value: Any) -> Any:
+    """"adaptive" (the model decides), "off", or a budget of thinking tokens."""
+    if value is None or value in ("adaptive", "off"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= MIN_THINKING:
+        return value
+    raise _error("thinking", "must be 'adaptive', 'off' or a budget of tokens >= "
+                 f"{MIN_THINKING} (got {value!r})")
+
+
+def check_effort(value: Any) -> Any:
+    if value is None or value in EFFORTS:
+        return value
+    raise _error("effort", f"must be one of {', '.join(EFFORTS)} (got {value!r})")
+
+
 class Budget(BaseModel):
     """Per-run limits; the engine checks them between model turns."""
 
@@ -175,10 +196,24 @@ class Policy(BaseModel):
     demote_after: int = Field(ge=1)
     promote_when: PromoteWhen = Field(default_factory=PromoteWhen)
     network: bool = False
+    # Unset stays out of exports and of the policy's fingerprint (engine.readiness), so
+    # policies stored before this setting keep their evidence.
+    bash_timeout: int | None = Field(default=None, gt=0, le=86_400,
+                                     description="seconds one agent command may run")
     allow_unsandboxed: bool = False
     context: Context = Field(default_factory=Context)
+    # how the agent asks its model (engine.llm.asking); a spec's own settings win
+    max_tokens: int | None = Field(default=None, ge=1,
+                                   description="cap on a reply; None: the model's limit")
+    thinking: str | int | None = None  # "adaptive", "off", or a budget of tokens >= 1024
+    effort: str | None = None  # low, medium, high, xhigh or max; None: the model's default
     #: Who implements: Andon's own loop, or Claude Code under the same gates and walls.
     agent: Literal["andon", "claude-code"] = "andon"
+
+    @property
+    def bash_seconds(self) -> int:
+        """How long one of the agent's bash commands may run before it is killed."""
+        return self.bash_timeout or DEFAULT_BASH_TIMEOUT
 
     # -- validation -------------------------------------------------------------------
 
@@ -233,6 +268,16 @@ class Policy(BaseModel):
         if value not in ("gate", "fail"):
             raise _error("on_budget", f"must be 'gate' or 'fail' (got {value!r})")
         return value
+
+    @field_validator("thinking", mode="before")
+    @classmethod
+    def _check_thinking(cls, value: Any) -> Any:
+        return check_thinking(value)
+
+    @field_validator("effort", mode="before")
+    @classmethod
+    def _check_effort(cls, value: Any) -> Any:
+        return check_effort(value)
 
     @field_validator("agent", mode="before")
     @classmethod

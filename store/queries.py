@@ -36,6 +36,13 @@ def count_runs(db: Database, statuses: Sequence[str] | None = None) -> int:
         return int(s.exec(query).one())
 
 
+def usage_of(db: Database, run_id: int) -> list[m.Usage]:
+    """A run's model calls in order: tokens and cost of each turn, plan and judge call."""
+    with db.read() as s:
+        return list(s.exec(select(m.Usage).where(m.Usage.run_id == run_id)
+                           .order_by(col(m.Usage.id))).all())
+
+
 def steps_of(db: Database, run_id: int) -> list[m.Step]:
     with db.read() as s:
         return list(s.exec(select(m.Step).where(m.Step.run_id == run_id)

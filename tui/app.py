@@ -16,13 +16,15 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+import platformdirs
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -36,6 +38,7 @@ from andon.store.db import Database
 from andon.tui.commands import ActionCommands, PaletteCommand, RunCommands
 from andon.tui.data import Clock, EngineMode, clock_from_env
 from andon.tui.messages import ActionDone, StoreChanged
+from andon.tui.preferences import load_theme, save_theme
 from andon.tui.screens.board import FILTER_NAMES, BoardScreen
 from andon.tui.screens.help import HelpScreen
 from andon.tui.widgets.text_prompt import TextPrompt
@@ -87,9 +90,11 @@ class AndonApp(App[None]):
         Binding("q", "quit", "Quit", show=False, tooltip="Leave the control room"),
         Binding("question_mark", "help", "Help", key_display="?",
                 tooltip="Keys of this screen and the legend"),
+        # Before the screens: at 80 columns a run at its gate fills the key bar, and
+        # the cord is the one key anyone must find.
+        Binding("C", "cord", "Cord", tooltip="Pull or release the andon cord"),
         *[Binding(key, f"show('{mode}')", title, show=mode not in FOOTER_LEFT_OUT,
                   tooltip=f"Go to {title.lower()}") for mode, key, title in NAVIGATION],
-        Binding("C", "cord", "Cord", tooltip="Pull or release the andon cord"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the store again"),
     ]
 
@@ -107,6 +112,7 @@ class AndonApp(App[None]):
         self.start_engine = start_engine
         self.engine: Any = None  # the embedded engine this app started, if any
         self._mode = EngineMode("off")
+        self._remembered: str | None = None  # the theme stored for this person
         self._register_modes()
 
     def _register_modes(self) -> None:
@@ -126,14 +132,37 @@ class AndonApp(App[None]):
     # -- life cycle ------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        theme = os.environ.get(THEME_ENV)
-        if theme:
-            self.theme = theme
+        self._choose_theme()
         self.store_version = self.db.data_version()
         self._alert_after = q.last_event_id(self.db)  # toasts only for what happens now
         self.set_interval(self.poll_seconds, self._watch_store)
-        if self.start_engine:
+        # On a server the factory's engines are `andon serve` on its hosts: a control
+        # room opened on a laptop must not become one more.
+        if self.start_engine and not self.db.postgres:
             self._start_engine()
+
+    # -- the theme -------------------------------------------------------------------
+
+    def _choose_theme(self) -> None:
+        """ANDON_THEME if set, else the theme this person chose last (their own config
+        folder, tui.preferences); a theme chosen here (palette: Theme, or the light and
+        dark switch) is remembered for next time."""
+        stored = load_theme()
+        wanted = os.environ.get(THEME_ENV) or stored
+        if wanted and wanted in self.available_themes:
+            self.theme = wanted
+        elif wanted:
+            log.warning("theme %r is not one of %s", wanted, ", ".join(self.available_themes))
+        self._remembered = stored or self.theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, theme: Any) -> None:
+        if theme.name != self._remembered:
+            self._remembered = theme.name
+            save_theme(theme.name)
+
+    def action_toggle_light(self) -> None:
+        self.theme = "textual-dark" if not self.current_theme.dark else "textual-light"
 
     def warm_up(self) -> None:
         """Called once the board is painted (not before: importing competes with the
@@ -230,6 +259,8 @@ class AndonApp(App[None]):
         except ImportError:  # pragma: no cover - the engine layer always has it now
             return EngineMode("off")
         info = running_daemon(self.home)
+        if info is None and self.db.postgres:
+            return EngineMode("daemon", "the factory's hosts")
         if info is None:
             return EngineMode("off", "runs wait in the queue")
         mode = "embedded" if info.mode == "embedded" else "daemon"
@@ -326,10 +357,40 @@ class AndonApp(App[None]):
             PaletteCommand("Pull or release the andon cord", "key C: stops or restarts "
                            "the line", self.action_cord),
             PaletteCommand("Help: keys and legend", "key ?", self.action_help),
+            PaletteCommand(f"Switch to a {'light' if self.current_theme.dark else 'dark'} "
+                           "theme", "remembered for you (Theme: every theme)",
+                           self.action_toggle_light),
             PaletteCommand("Refresh from the store", "ctrl+r", self.action_refresh),
-            PaletteCommand("Quit", "key q", self.exit),
+            PaletteCommand("Quit", "key q", self.action_quit),
         ]
         return out
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own commands, but one Quit (ours: it stops the engine first) and a
+        screenshot saved where it can be and said where."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
+        yield SystemCommand("Screenshot", "Save an SVG of the screen and say where",
+                            partial(self.call_after_refresh, self.action_save_screenshot))
+
+    def screenshot_folder(self) -> Path:
+        """The person's downloads folder, or where it is missing (a server over SSH)
+        the factory's own screenshots folder."""
+        downloads = Path(platformdirs.user_downloads_dir())
+        if downloads.is_dir():
+            return downloads
+        folder = self.home.root / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def action_save_screenshot(self) -> None:
+        try:
+            path = self.save_screenshot(path=str(self.screenshot_folder()))
+        except OSError as exc:
+            self.notify(f"Screenshot not saved: {exc}", severity="error", markup=False)
+            return
+        self.notify(f"Screenshot saved to {path}", title="Screenshot", markup=False)
 
     def get_default_screen(self) -> Screen[Any]:
         return BoardScreen()

@@ -39,7 +39,7 @@ run is marked held and the same request is tried again later.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -118,6 +118,7 @@ class Agent:
         clock: Callable[[], float] = time.monotonic,
         llm: ModelClient | None = None,
         context: Any = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.tools = {tool.name: tool for tool in tools}
@@ -127,6 +128,10 @@ class Agent:
         self.control = control or RunControl(log.db, log.run_id)
         self.gatekeeper = gatekeeper or Gatekeeper()
         self.max_tokens = max_tokens
+        # thinking, output_config (engine.llm.asking): sent with every turn, unchanged
+        self.options = {k: v for k, v in (options or {}).items() if k != "max_tokens"}
+        if options and "max_tokens" in options:
+            self.max_tokens = int(options["max_tokens"])
         self.clock = clock
         # every model call goes through the one client (retries, price, records)
         self.llm = llm or ModelClient(
@@ -294,8 +299,8 @@ class Agent:
         for i in marks:
             sent[i] = _marked(sent[i])
         self._prev_mark = last
-        return {"model": self.model, "max_tokens": self.max_tokens, "system": self._system,
-                "tools": self._tool_defs, "messages": sent}
+        return {"model": self.model, "max_tokens": self.max_tokens, **self.options,
+                "system": self._system, "tools": self._tool_defs, "messages": sent}
 
     def _recorded(self, messages: list[dict[str, Any]]) -> int:
         """How many leading messages of the conversation the flight recorder already

@@ -181,14 +181,27 @@ class NotifyConfig(_Table):
 Price = Annotated[float, Field(ge=0)]
 
 
+class TierConfig(_Table):
+    """One of `[prices.MODEL] tiers`: the rates of calls whose prompt is above `above`
+    tokens (engine.llm.pricing)."""
+
+    above: int = Field(gt=0)
+    input: Price
+    output: Price | None = None
+    cache_write: Price | None = None
+    cache_read: Price | None = None
+    cache_write_1h: Price | None = None
+
+
 class PriceConfig(_Table):
-    """`[prices.MODEL]`: USD per million tokens; keys left out keep the built-in value."""
+    """`[prices.MODEL]`: USD per million tokens; keys left out keep genai-prices' value."""
 
     input: Price | None = None
     output: Price | None = None
     cache_write: Price | None = None
     cache_read: Price | None = None
     cache_write_1h: Price | None = None
+    tiers: list[TierConfig] | None = None
 
 
 PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
@@ -232,7 +245,7 @@ class FactoryConfig(_Table):
             return {k: {"path": v} if isinstance(v, str) else v for k, v in value.items()}
         return value
 
-    def price_overrides(self) -> dict[str, dict[str, float]]:
+    def price_overrides(self) -> dict[str, dict[str, Any]]:
         """`[prices]` as the price table takes it: only the keys that were given."""
         return {model: price.model_dump(exclude_none=True)
                 for model, price in self.prices.items()}

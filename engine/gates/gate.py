@@ -41,7 +41,7 @@ from sqlmodel import Session, col, select
 from andon.engine.errors import NotFound, UserError
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
 from andon.engine.gates.shadow import count_conflict, record_shadow, shadow_in
-from andon.engine.run.control import Cancelled, RunControl, Stopping
+from andon.engine.run.control import Cancelled, Parked, RunControl, Stopping
 from andon.engine.run.status import transition, void_open_gates
 from andon.engine.textcap import cap
 from andon.policies.level import Level
@@ -228,6 +228,8 @@ def wait_for_gate(db: Database, gate_id: int, *, control: RunControl | None = No
                                 found.comment, user=found.by, trusted=True)
                 seen = None
                 continue
+        if control is not None and control.park:  # nobody waits: it resumes later
+            raise Parked(f"waiting for a person at gate {gate_id}")
         if now_mono - heartbeat >= HEARTBEAT_SECONDS:
             heartbeat = now_mono
             _touch(db, gate_id)

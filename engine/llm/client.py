@@ -36,6 +36,7 @@ from andon.engine.llm.recorder import Redactor, envelope
 from andon.engine.llm.retry import (
     DEFAULT_MAX_WAIT,
     ModelUnavailable,
+    StreamInterrupted,
     Wait,
     call_with_retries,
 )
@@ -88,6 +89,9 @@ class ModelClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        # Retries are ours alone (engine.llm.retry): each leaves an event in the run's log
+        # and retry-after is read once; the SDK's own would wait unseen, then ours again.
+        self._api = client.with_options(max_retries=0)
         self.model = model
         self.log = log
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
@@ -112,7 +116,7 @@ class ModelClient:
             try:
                 message, tail = call_with_retries(
                     (lambda: self._stream(request, turn)) if stream
-                    else (lambda: (self.client.messages.create(**request), "")),
+                    else (lambda: (self._api.messages.create(**request), "")),
                     sleep=lambda seconds: pause(lambda: self.control.wait(seconds)),
                     on_wait=lambda wait: self._on_wait(wait, turn),
                     max_wait=self.retry_max_wait)
@@ -139,8 +143,10 @@ class ModelClient:
     def _stream(self, request: dict[str, Any], turn: int | None) -> tuple[Any, str]:
         pending: list[str] = []
         last = self.clock()
-        with self.client.messages.stream(**request) as stream:
+        stopped = False
+        with self._api.messages.stream(**request) as stream:
             for event in stream:
+                stopped = stopped or event.type == "message_stop"
                 if event.type != "text":
                     continue
                 if turn is None:
@@ -151,6 +157,8 @@ class ModelClient:
                     self.log.event("model.text", "".join(pending), turn=turn)
                     pending.clear()
                     last = now
+            if not stopped:  # the connection dropped mid-reply: not a finished turn
+                raise StreamInterrupted("the reply stream ended before message_stop")
             # the rest of the text goes to the event log with the call's record
             return stream.get_final_message(), "".join(pending)
 
@@ -203,10 +211,14 @@ class ModelClient:
         return recorded
 
     def call(self, *, system: str, messages: list[dict[str, Any]], max_tokens: int,
-             purpose: str, attempt: int = 0) -> Answer:
-        """One request without tools (the plan, the judge): asked, priced and recorded."""
+             purpose: str, attempt: int = 0,
+             output_config: Mapping[str, Any] | None = None) -> Answer:
+        """One request without tools (the plan, the judge): asked, priced and recorded.
+        `output_config`: e.g. a structured output's format (the judge's verdict)."""
         request: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens,
                                    "system": system, "messages": messages}
+        if output_config:
+            request["output_config"] = dict(output_config)
         turn = self.log.run().turns
         # not streamed, and no turn: its text is not the agent's transcript
         answer = self.ask(request, stream=False)

@@ -36,3 +36,19 @@ def open_model(spec: m.Spec, home: Home, *, answered: int = 0
     from andon.engine.llm.real import DEFAULT_MODEL, real_client
 
     return real_client(), model or DEFAULT_MODEL
+
+
+def unpriced(spec_model: str | None, home: Home) -> str | None:
+    """Why a spec's runs may not start on price: its model (the spec's `model:`, else
+    andon.toml's) has no price, so neither its cost nor a dollar budget could be known;
+    None when it has one. The scripted model is always priced (simulated)."""
+    from andon.engine.llm.pricing import PriceTable, missing_price
+    from andon.engine.llm.real import DEFAULT_MODEL
+
+    provider, model = home.config.engine.model_for(spec_model)
+    if provider == SCRIPTED:
+        return None
+    name = model or DEFAULT_MODEL
+    if PriceTable(home.config.price_overrides()).price(name) is not None:
+        return None
+    return missing_price(name)

@@ -13,6 +13,10 @@ on top of the SDK's own few quick retries:
   again with a longer backoff (5 s, 10 s, 20 s ... capped at 120 s).
 * 400, 401, 403, 404, 413, 422 and other client errors: raises `ModelCallFailed`
   carrying the API's own message; retrying cannot help, the run fails.
+* ``x-should-retry: true`` or ``false`` on a response overrides the two rules above,
+  as it does for the SDK's own retries.
+* A reply stream that ends before ``message_stop`` (`StreamInterrupted`) is a dropped
+  connection: retried like a network outage, never taken as a finished reply.
 
 Every wait is bounded by `max_wait` (total seconds slept inside one call; default
 15 minutes). When the next wait would cross it, `ModelUnavailable` is raised
@@ -42,6 +46,11 @@ RETRYABLE_TYPES = {"overloaded_error", "api_error", "rate_limit_error", "timeout
 STATUS_BACKOFF = (1.0, 60.0)  # first wait, cap (seconds)
 NETWORK_BACKOFF = (5.0, 120.0)
 DEFAULT_MAX_WAIT = 900.0
+
+
+class StreamInterrupted(Exception):
+    """A reply stream that ended before its message_stop: the connection dropped
+    mid-reply, so what arrived is not a finished reply (retried like a network fault)."""
 
 
 class ModelCallFailed(Exception):
@@ -136,6 +145,10 @@ def _describe(exc: anthropic.APIStatusError) -> str:
 
 
 def _is_retryable(exc: anthropic.APIStatusError) -> bool:
+    # the API's own word wins, as the SDK's retries honour it
+    should = (exc.response.headers.get("x-should-retry") or "").strip().lower()
+    if should in ("true", "false"):
+        return should == "true"
     if exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500:
         return True
     # An `error` event inside a 200 stream carries its type only in the body.
@@ -185,11 +198,14 @@ def call_with_retries(
             reason = _describe(exc)
             status: int | None = exc.status_code
             cause: Exception = exc
-        except (anthropic.APIConnectionError, httpx2.TransportError) as exc:
+        except (anthropic.APIConnectionError, httpx2.TransportError,
+                StreamInterrupted) as exc:
             network_failures += 1
             retry_after = None
             delay = _backoff(network_failures, *NETWORK_BACKOFF, rng)
-            reason = f"cannot reach the API ({type(exc).__name__})"
+            reason = ("reply interrupted (the stream ended before message_stop)"
+                      if isinstance(exc, StreamInterrupted)
+                      else f"cannot reach the API ({type(exc).__name__})")
             status = None
             cause = exc
         if waited + delay > max_wait:

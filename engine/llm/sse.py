@@ -122,6 +122,17 @@ def message_events(
                         },
                     )
                 )
+        elif btype == "thinking":  # as the API streams it: text deltas, then the signature
+            events.append(("content_block_start", {
+                "type": "content_block_start", "index": index,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
+            for chunk in split_text(block.get("thinking", ""), text_chunk):
+                events.append(("content_block_delta", {
+                    "type": "content_block_delta", "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": chunk}}))
+            events.append(("content_block_delta", {
+                "type": "content_block_delta", "index": index,
+                "delta": {"type": "signature_delta", "signature": block.get("signature", "")}}))
         else:  # any other block is sent whole at start (no deltas)
             events.append(
                 (

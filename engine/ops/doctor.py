@@ -71,7 +71,7 @@ def check_home(home: Home) -> Check:
     if not home.root.exists():
         return Check("home", FAIL, f"{home.root} does not exist",
                      "run `andon init` (or pass --home / set ANDON_HOME)")
-    if not home.db_path.exists():
+    if not home.exists():
         return Check("home", FAIL, f"{home.root} has no database (andon.db)",
                      f"run `andon --home {home.root} init`")
     owner = home.root.stat().st_uid
@@ -127,7 +127,33 @@ def check_config(home: Home) -> Check:
     return Check("config", OK, detail)
 
 
+def _check_server(url: str) -> Check:
+    """A factory on PostgreSQL: the server answers and the schema is this version's."""
+    from andon.store.db import Database
+    from andon.store.migrate import current_revision, head_revision
+    from andon.store.postgres import shown
+
+    try:
+        db = Database(url, migrate=False)
+        try:
+            current = current_revision(db.engine)
+        finally:
+            db.close()
+    except Exception as exc:  # unreachable, refused, no such database, no driver
+        return Check("database", FAIL, f"{shown(url)} does not answer: "
+                     f"{type(exc).__name__}: {exc}".splitlines()[0],
+                     "start the server, or correct [store] url / ANDON_DATABASE_URL")
+    head = head_revision()
+    if current != head:
+        return Check("database", FAIL, f"{shown(url)}: schema at revision {current or 'none'}"
+                     f", this version of andon needs {head}", "run `andon init` to migrate it")
+    return Check("database", OK, f"PostgreSQL {shown(url)}, schema at {head}")
+
+
 def check_database(home: Home) -> Check:
+    url = home.database_url()
+    if url is not None:
+        return _check_server(url)
     if not home.db_path.exists():
         return Check("database", FAIL, "no database", "run `andon init`")
     from andon.store.migrate import head_revision
@@ -201,6 +227,48 @@ def check_api_key(home: Home) -> Check:
                     else ""),
                  "export ANTHROPIC_API_KEY in the environment the engine runs in "
                  "(for systemd: an EnvironmentFile readable only by you)")
+
+
+def check_model(home: Home) -> Check:
+    """The configured model has a price, and (with a key set) the Models API knows it."""
+    import anthropic
+
+    from andon.engine.llm.pricing import PriceTable, missing_price
+    from andon.engine.llm.real import DEFAULT_MODEL, real_client
+
+    try:
+        provider, model = home.config.engine.model_for(None)
+        table = PriceTable(home.config.price_overrides())
+    except UserError:
+        return Check("model", WARN, "not checked: andon.toml does not read",
+                     "see the config check")
+    if provider == "scripted":
+        return Check("model", OK, "scripted: no model service to ask")
+    name = model or DEFAULT_MODEL
+    if table.price(name) is None:
+        return Check("model", FAIL, missing_price(name), f"edit {home.config_path}")
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        return Check("model", WARN, f"{name}: not asked of the model service (no API key)",
+                     "set ANTHROPIC_API_KEY and run `andon doctor` again")
+    try:
+        info = real_client(max_retries=0, timeout=30.0).models.retrieve(name)
+    except anthropic.NotFoundError:
+        return Check("model", FAIL, f"{name}: the model service does not know this model",
+                     f"set [engine] model in {home.config_path} to a model the key can use")
+    except anthropic.AuthenticationError:
+        return Check("model", FAIL, f"{name}: the model service refused the API key",
+                     "check ANTHROPIC_API_KEY")
+    except anthropic.AnthropicError as exc:
+        return Check("model", WARN, f"{name}: not checked, the model service did not answer "
+                     f"({type(exc).__name__})", "check the network (or ANTHROPIC_BASE_URL)")
+    detail = (f"{info.id} ({info.lifecycle}), replies up to "
+              f"{info.max_tokens or 'an unstated number of'} tokens")
+    if info.lifecycle == "retired":
+        return Check("model", FAIL, detail, f"set [engine] model in {home.config_path} to "
+                     "an active model")
+    if info.lifecycle == "deprecated":
+        return Check("model", WARN, detail, "plan a move to an active model")
+    return Check("model", OK, detail)
 
 
 def check_daemon(home: Home) -> Check:
@@ -289,7 +357,7 @@ def run_checks(home: Home) -> list[Check]:
         lambda: check_home(home), lambda: check_permissions(home),
         lambda: check_config(home), lambda: check_database(home),
         lambda: check_disk(home), check_git, check_bwrap, lambda: check_setup(home),
-        lambda: check_api_key(home), lambda: check_agents(home),
+        lambda: check_api_key(home), lambda: check_model(home), lambda: check_agents(home),
         lambda: check_daemon(home),
     ]
     results = []

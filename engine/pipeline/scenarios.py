@@ -19,6 +19,7 @@ Other files (helpers, data) are left alone. Satisfaction = passed trials / all t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -42,9 +43,19 @@ _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 JUDGE_SYSTEM = (
     "You are a strict acceptance tester. You are given a scenario that a software "
     "change must satisfy and the change itself as a git diff. Judge only whether the "
-    "scenario is satisfied by the code after the change. Answer with PASS or FAIL on "
-    "the first line, then one or two sentences saying why."
+    "scenario is satisfied by the code after the change. Give your verdict, PASS or "
+    "FAIL, and the reason in one or two sentences."
 )
+# The judge answers in this shape (structured output), so a verdict is never guessed
+# from the wording of a reply.
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"verdict": {"type": "string", "enum": ["PASS", "FAIL"]},
+                   "reason": {"type": "string"}},
+    "required": ["verdict", "reason"],
+    "additionalProperties": False,
+}
+VERDICT_FORMAT = {"type": "json_schema", "schema": VERDICT_SCHEMA}
 
 
 @dataclass
@@ -182,17 +193,29 @@ def judge_story(scenario: Scenario, diff: str, trials: int, ask: Ask) -> Scenari
     if len(diff) > MAX_DIFF_CHARS:
         diff = diff[:MAX_DIFF_CHARS] + "\n... (diff cut here)\n"
     prompt = (f"# Scenario\n{scenario.text().strip()}\n\n# The change (git diff)\n"
-              f"```diff\n{diff}\n```\n\nIs the scenario satisfied? First line PASS or FAIL.")
-    verdicts = []
-    for _ in range(trials):
-        reply = ask(JUDGE_SYSTEM, prompt).strip()
-        first = reply.split(maxsplit=1)[0].strip("*:.#").upper() if reply else ""
-        verdicts.append((first == "PASS", reply))
+              f"```diff\n{diff}\n```\n\nIs the scenario satisfied? Give the verdict and "
+              "the reason.")
+    verdicts = [read_verdict(ask(JUDGE_SYSTEM, prompt)) for _ in range(trials)]
     passed = sum(1 for ok, _ in verdicts if ok)
-    output = "\n\n".join(f"trial {n}: {reply}" for n, (_, reply) in enumerate(verdicts, 1))
+    output = "\n\n".join(f"trial {n}: {'PASS' if ok else 'FAIL'}: {reason}"
+                          for n, (ok, reason) in enumerate(verdicts, 1))
     return ScenarioResult(scenario.title, "story", trials, passed,
                           "ok" if passed == trials else "failed", output=output,
-                          data={"verdicts": [ok for ok, _ in verdicts]})
+                          data={"verdicts": [ok for ok, _ in verdicts],
+                                "reasons": [reason for _, reason in verdicts]})
+
+
+def read_verdict(reply: str) -> tuple[bool, str]:
+    """(passed, reason) from a judge's structured reply; a reply not in VERDICT_SCHEMA's
+    shape is a failed trial that says so (never a guess from its wording)."""
+    try:
+        answer = json.loads(reply)
+    except ValueError:
+        answer = None
+    if (isinstance(answer, dict) and answer.get("verdict") in ("PASS", "FAIL")
+            and isinstance(answer.get("reason"), str)):
+        return answer["verdict"] == "PASS", answer["reason"].strip()
+    return False, f"no verdict in the judge's reply: {reply.strip()[:300]!r}"
 
 
 def skipped_story(scenario: Scenario, why: str) -> ScenarioResult:

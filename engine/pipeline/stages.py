@@ -50,8 +50,9 @@ from andon.engine.factory.home import Home
 from andon.engine.forge.landing import Landing
 from andon.engine.gates.gate import PolicyGatekeeper
 from andon.engine.gates.gatekeeper import Decision, Gatekeeper, ReviewDetail
+from andon.engine.llm.asking import Asking, model_limit
 from andon.engine.llm.client import JUDGE, PLAN, ModelClient
-from andon.engine.llm.provider import SCRIPTED, open_model, provider_of
+from andon.engine.llm.provider import SCRIPTED, open_model, provider_of, unpriced
 from andon.engine.pipeline import delivery, postmerge, scenarios
 from andon.engine.pipeline.checks import CheckResult, run_checks
 from andon.engine.pipeline.outcome import Failure, RunEnded
@@ -147,6 +148,9 @@ class Pipeline:
             self.policy = self._policy()
             self.gatekeeper = PolicyGatekeeper(self.db, self.ctx.run.id or 0, self.policy,
                                                control=self.control)
+            unknown_price = unpriced(self.ctx.spec.model, self.home)
+            if unknown_price is not None:  # queued before the price went: never unbudgeted
+                raise RunEnded(m.FAILED, unknown_price)
             self._require_sandbox()
             self.prepare()
             self.landing = delivery.open_landing(self)
@@ -360,9 +364,12 @@ class Pipeline:
         llm = self._client()
         self.log.update(model=llm.model)
         sandbox = self._sandbox(ws.path)
-        tools: list[Tool] = [EditorTool(ws.path), BashTool(ws.path, sandbox)]
+        tools: list[Tool] = [EditorTool(ws.path),
+                             BashTool(ws.path, sandbox, timeout=self.policy.bash_seconds)]
+        limit = None if llm.model == SCRIPTED else model_limit(llm.client, llm.model)
+        options = Asking.of(self.policy, self.ctx.spec.front).options(limit)
         try:
-            agent = self._agent(llm, tools, ws)
+            agent = self._agent(llm, tools, ws, options)
             result = agent.run(messages, attempt=attempt)
             while result.status == "budget" and result.breach is not None:
                 if not self.gatekeeper.budget(result.breach.reason).approved:
@@ -374,9 +381,10 @@ class Pipeline:
             for tool in tools:
                 tool.close()
 
-    def _agent(self, llm: ModelClient, tools: list[Tool], ws: Workspace) -> AgentBackend:
+    def _agent(self, llm: ModelClient, tools: list[Tool], ws: Workspace,
+               options: dict[str, Any]) -> AgentBackend:
         """The backend the spec or the category chose, with the same gates, tools, budget
-        and turn commits either way."""
+        and turn commits either way (`options`, how to ask the model, are the loop's)."""
         budget = RunBudget.tightest(self.ctx.spec.budget, self.policy.budget)
         control = _TurnCommits(self.control, self.commit_turn)
         system = system_prompt(self.ctx.spec, ws.path)
@@ -392,7 +400,8 @@ class Pipeline:
                                    budget=budget, control=control, gatekeeper=self.gatekeeper)
         return Agent(client=llm.client, model=llm.model, tools=tools, log=self.log,
                      system=system, budget=budget, control=control,
-                     gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context)
+                     gatekeeper=self.gatekeeper, llm=llm, context=self.policy.context,
+                     options=options)
 
     def _agent_folder(self) -> Path:
         """Claude Code's private folder for the run (its cwd, home and sessions)."""
@@ -476,7 +485,8 @@ class Pipeline:
 
         def ask(system: str, text: str) -> str:
             return llm.call(system=system, messages=[{"role": "user", "content": text}],
-                            max_tokens=JUDGE_MAX_TOKENS, purpose=JUDGE).text.strip()
+                            max_tokens=JUDGE_MAX_TOKENS, purpose=JUDGE,
+                            output_config={"format": scenarios.VERDICT_FORMAT}).text.strip()
 
         return scenarios.judge_story(scenario, workspace.diff(ws), trials, ask)
 

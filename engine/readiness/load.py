@@ -49,12 +49,30 @@ WHERE +r.status IN ({_TERMINAL}) {{where}}
 ORDER BY r.id
 """
 
+# The same on PostgreSQL: its names for the date arithmetic, the JSON walk and the
+# null-safe comparison, and `%(name)s` placeholders (psycopg's).
+_RUNS_PG = (_RUNS
+            .replace("(julianday(r.finished_at) - julianday(r.started_at)) * 86400.0",
+                     "EXTRACT(EPOCH FROM (r.finished_at::timestamptz - "
+                     "r.started_at::timestamptz))::float8")
+            .replace("MAX(r.attempt, 1)", "GREATEST(r.attempt, 1)")
+            .replace("(SELECT group_concat(json_extract(j.value, '$.rule'), ',')\n"
+                     "             FROM json_each(d.rules) AS j)",
+                     "(SELECT string_agg(j.value->>'rule', ',') "
+                     "FROM json_array_elements(d.rules::json) AS j)")
+            .replace("COALESCE(d.steered, 0)", "COALESCE(d.steered, false)")
+            .replace("IS NOT '", "IS DISTINCT FROM '")
+            .replace("WHERE +r.status", "WHERE r.status"))
+
 _PARTS = "SELECT DISTINCT fingerprint, parts FROM evidence AS e WHERE 1 = 1 {where}"
 
 
 def run_facts(db: Database, category: str | None = None) -> list[RunFacts]:
     """Every finished run (of one category, or all), oldest first."""
     where, params = _where("r", category)
+    sql = _RUNS.format(where=where)
+    if db.postgres:
+        sql = _RUNS_PG.format(where=where.replace(":category", "%(category)s"))
     # A hundred thousand rows and facts, none of them garbage: the collector's passes
     # over them while they are built cost more than reading them.
     collecting = gc.isenabled()
@@ -63,7 +81,8 @@ def run_facts(db: Database, category: str | None = None) -> list[RunFacts]:
         with db.read() as s:
             # The driver's own cursor: plain tuples, no result objects per row.
             cursor = s.connection().connection.cursor()
-            rows = cursor.execute(_RUNS.format(where=where), params).fetchall()
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
         return [RunFacts(*row) for row in rows]
     finally:
         if collecting:
@@ -81,7 +100,7 @@ def breaker_trips(db: Database, category: str) -> list[str]:
     """The circuit breaker's demotions of a category, oldest first (its audit rows)."""
     with db.read() as s:
         rows = s.execute(text(
-            "SELECT reason FROM policy_changes WHERE category = :c AND user = :u "
+            "SELECT reason FROM policy_changes WHERE category = :c AND \"user\" = :u "
             "AND field = 'level' ORDER BY id"), {"c": category, "u": ANDON}).all()
     return [reason or "circuit breaker" for (reason,) in rows]
 

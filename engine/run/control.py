@@ -3,7 +3,9 @@
 Runs call `RunControl.boundary()` between stages and between agent turns. It returns at
 once when nothing is asked of the run, raises `Cancelled` when a person cancelled it,
 raises `Stopping` when this engine is shutting down (the run is left resumable), and
-blocks with the run marked "held" while the andon cord is pulled.
+blocks with the run marked "held" while the andon cord is pulled. A run that must not
+wait for a person (`andon run-once`: `park=True`) raises `Parked` instead of blocking,
+at the cord here and at an open gate in `engine.gates.gate.wait_for_gate`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class Stopping(Exception):
     """The engine is stopping; the run stays resumable from its last checkpoint."""
 
 
+class Parked(Stopping):
+    """Nothing moves without a person (an open gate, the pulled cord) and the engine
+    does not wait: the run stays resumable, its gate open."""
+
+
 def cord_state(db: Database) -> dict[str, Any] | None:
     """The pulled cord's record ({"by", "at", "reason"}), or None when released."""
     with db.read() as s:
@@ -40,11 +47,12 @@ def cord_state(db: Database) -> dict[str, Any] | None:
 class RunControl:
     def __init__(self, db: Database, run_id: int,
                  stop: threading.Event | None = None,
-                 on_hold: Callable[[str], None] | None = None) -> None:
+                 on_hold: Callable[[str], None] | None = None, park: bool = False) -> None:
         self.db = db
         self.run_id = run_id
         self.stop = stop or threading.Event()
         self.on_hold = on_hold
+        self.park = park
 
     def boundary(self) -> None:
         held = False
@@ -61,9 +69,11 @@ class RunControl:
                 if held:
                     self._set_status(m.RUNNING, "cord released: run resumes")
                 return
+            reason = (cord.value or {}).get("reason") if cord else None
+            if self.park:
+                raise Parked(f"held by the andon cord: {reason or 'no reason'}")
             if not held:
                 held = True
-                reason = (cord.value or {}).get("reason") if cord else None
                 self._set_status(m.HELD, f"held by the andon cord: {reason or 'no reason'}")
             self.stop.wait(POLL_SECONDS)
 

@@ -2,11 +2,11 @@
 
 Parsing proves a spec is well formed; admission proves it can run here: andon.toml reads,
 the category has a policy, the repository is named in andon.toml or is a git repository
-at that path, the base branch exists in it, a scripted model has its script, the
-holdout scenarios it names are in the home, and the agent it asks for is installed. The
-first problem is one `SpecError` naming the file, the field and the value; nothing is
-written. `andon submit`, the specs screen and the inbox all admit through here, so "a bad
-spec queues nothing" holds for each.
+at that path, the base branch exists in it, the model has a price, a scripted model has
+its script, the holdout scenarios it names are in the home, and the agent it asks for is
+installed. The first problem is one `SpecError` naming the file, the field and the value;
+nothing is written. `andon submit`, the specs screen and the inbox all admit through
+here, so "a bad spec queues nothing" holds for each.
 
 Some things can only be known when the run starts (the API key may be set in the daemon's
 environment, not the submitter's): those are warnings, returned with the spec.
@@ -24,6 +24,7 @@ from sqlmodel import select
 from andon.engine.agent import backend
 from andon.engine.errors import SpecError
 from andon.engine.factory.home import Home
+from andon.engine.llm.provider import unpriced
 from andon.engine.run.queue import enqueue, upsert_spec
 from andon.engine.spec.specfile import Spec, parse_spec
 from andon.engine.workspace.git import try_git
@@ -73,6 +74,9 @@ def admit(home: Home, db: Database, path: Path | str) -> Admitted:
         if not folder.is_dir():
             raise SpecError(where, "scenarios", f"'{front.scenarios}': no folder {folder} "
                             "(create it with the scenario files)")
+    problem = unpriced(front.model, home)
+    if problem is not None:
+        raise SpecError(where, "model", problem)
     _check_agent(db, spec)
     warnings: list[str] = []
     provider, _model = config.engine.model_for(front.model)

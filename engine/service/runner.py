@@ -239,8 +239,10 @@ class Engine:
         self._write_setting({"pid": os.getpid(), "host": socket.gethostname(),
                              "mode": self.mode, "stopped": utcnow().isoformat()})
         self.lock.release()
-        log.info("engine stopped (%d run(s) drained, %d interrupted)",
-                 len(workers) - len(left), len(left))
+        # a run that reached its step boundary reads "interrupted" too (it resumes from
+        # there): say which kind each count is, not "0 interrupted" after naming them so
+        log.info("engine stopped: %d run(s) paused at a step boundary, %d cut off before "
+                 "one; all resume when an engine starts", len(workers) - len(left), len(left))
         return not left
 
     def cut_drain(self) -> None:

@@ -130,12 +130,29 @@ def prepare(repo: Path, base: str, worktrees: Path, run_id: int,
         try_git(repo, "worktree", "prune")
         exists = try_git(repo, "rev-parse", "--verify", f"refs/heads/{branch}")[0] == 0
         if exists:  # resuming a run whose worktree was removed: its branch holds the work
+            elsewhere = _checked_out(repo, branch)
+            if elsewhere is not None and elsewhere != path:
+                # Another engine's home (it died; recovery gave the run to this one): its
+                # turns are commits on the branch; what it left uncommitted is past the
+                # checkpoint the run resumes from.
+                run_git(repo, "worktree", "remove", "--force", str(elsewhere))
             run_git(repo, "worktree", "add", "-q", str(path), branch)
             start = base_commit or run_git(repo, "merge-base", branch, f"refs/heads/{base}")
         else:
             run_git(repo, "worktree", "add", "-q", "-b", branch, str(path), tip)
             start = tip
     return Workspace(repo, path, branch, base, start)
+
+
+def _checked_out(repo: Path, branch: str) -> Path | None:
+    """The worktree that has `branch` checked out, if any."""
+    current: Path | None = None
+    for line in run_git(repo, "worktree", "list", "--porcelain").splitlines():
+        if line.startswith("worktree "):
+            current = Path(line.removeprefix("worktree "))
+        elif line == f"branch refs/heads/{branch}":
+            return current
+    return None
 
 
 @contextlib.contextmanager

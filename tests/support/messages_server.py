@@ -43,8 +43,14 @@ def message(
     stop_reason: str | None = None,
     usage: dict[str, int] | None = None,
     model: str = "claude-sonnet-5-5",
+    thinking: str | None = None,
 ) -> dict[str, Any]:
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content: list[dict[str, Any]] = []
+    if thinking is not None:  # first, with the signature the API checks when it comes back
+        content.append({"type": "thinking", "thinking": thinking,
+                        "signature": f"sig-{len(thinking)}-{thinking[:8]}"})
+    if text:
+        content.append({"type": "text", "text": text})
     for n, call in enumerate(tool_use or [], 1):
         content.append(
             {
@@ -77,6 +83,13 @@ def streamed(text: str = "ok", **kwargs: Any) -> Reply:
     return Reply(200, body, {"content-type": "text/event-stream"})
 
 
+def model_info(model: str, max_tokens: int | None) -> dict[str, Any]:
+    """A Models API entry: the model's limits."""
+    return {"type": "model", "id": model, "display_name": model, "lifecycle": "active",
+            "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": 1_000_000,
+            "max_tokens": max_tokens}
+
+
 def error(status: int, error_type: str, msg: str, headers: dict[str, str] | None = None) -> Reply:
     body = {"type": "error", "error": {"type": error_type, "message": msg}, "request_id": "req_t"}
     return Reply(status, json.dumps(body).encode(), {**_json, **(headers or {})})
@@ -100,6 +113,7 @@ class MessagesServer:
     def __init__(self) -> None:
         self._replies: list[Reply] = []
         self.requests: list[Recorded] = []
+        self.models: dict[str, dict[str, Any]] = {}  # GET /v1/models/{id}; others 404
         self._lock = threading.Lock()
         outer = self
 
@@ -129,7 +143,21 @@ class MessagesServer:
                 self.end_headers()
                 self.wfile.write(pending.body)
 
-            do_GET = do_POST
+            def do_GET(self) -> None:
+                if not self.path.startswith("/v1/models/"):
+                    return self.do_POST()
+                with outer._lock:  # the Models API: from `models`, not the reply queue
+                    outer.requests.append(
+                        Recorded("GET", self.path, dict(self.headers.items()), None))
+                    known = outer.models.get(self.path.rsplit("/", 1)[-1].split("?")[0])
+                reply = (Reply(200, json.dumps(known).encode(), _json) if known else
+                         error(404, "not_found_error", f"model: {self.path}"))
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -144,6 +172,12 @@ class MessagesServer:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def model(self, model: str, *, max_tokens: int | None = 64_000) -> MessagesServer:
+        """Describe `model` in the Models API (any other id is a 404)."""
+        with self._lock:
+            self.models[model] = model_info(model, max_tokens)
+        return self
 
     def add(self, *replies: Reply) -> MessagesServer:
         with self._lock:

@@ -62,7 +62,7 @@ async def test_a_run_submitted_by_another_process_shows_by_itself(
                         str(spec)], check=True, capture_output=True)
         # No key pressed: the board notices the other process's commit by itself (how fast
         # is bench/board.py's business; a loaded machine must not fail this).
-        await wait_for(lambda: table.row_count == 1, timeout=10.0)
+        await wait_for(lambda: table.row_count == 1)
         assert cells(table, "1")["status"] == "queued"
         assert cells(table, "1")["title"] == "Fix the docs"
 

@@ -3,6 +3,8 @@ runs each run; a factory in one SQLite file has one host and says nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from andon.store import models as m
 from andon.store.clock import utcnow
 from andon.store.db import Database
@@ -31,3 +33,23 @@ def test_the_board_names_each_runs_host_on_a_server(pg_url: str) -> None:
 
 def test_one_file_one_host_no_names(db: Database) -> None:
     assert sorted(_board_titles(db)) == ["Not yet claimed", "On b"]
+
+
+async def test_a_control_room_on_a_server_factory_starts_no_engine_of_its_own(
+        tmp_path: Path, pg_url: str) -> None:
+    from andon.engine.factory.home import Home
+    from andon.tui.app import AndonApp
+
+    home = Home(tmp_path / "laptop")
+    home.root.mkdir()
+    home.config_path.write_text(f'[store]\nurl = "{pg_url}"\n')
+    db = home.init()
+    try:
+        app = AndonApp(home, db, start_engine=True)
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()  # (an engine would have started by now)
+            assert app.engine is None
+            assert app.engine_mode() == EngineMode("daemon", "the factory's hosts")
+    finally:
+        db.close()

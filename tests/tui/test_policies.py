@@ -17,6 +17,7 @@ from andon.tui.screens.policies import PoliciesScreen
 from andon.tui.widgets.gate_detail import plain_text
 from andon.tui.widgets.policy_level import PolicyLevelScreen
 from andon.tui.widgets.policy_table import PolicyTable
+from tests.support.tui import settle
 from tests.tui.test_gates import control_room, notifications, wait_for
 
 
@@ -123,7 +124,15 @@ async def test_demoting_asks_too_and_the_ends_are_refused(home: Home, db: Databa
 
         await pilot.press("-")
         await wait_for(lambda: isinstance(app.screen, PolicyLevelScreen))
-        assert str(app.screen.query_one("#level-change").content).startswith("Demote docs")
-        await pilot.press("enter")
+        modal = app.screen
+        assert str(modal.query_one("#level-change").content).startswith("Demote docs")
+        await pilot.press("enter")  # no reason: an audited decision needs one
+        await wait_for(lambda: modal.query_one("#level-error").has_class("-shown"))
+        await settle(pilot)
+        assert app.screen is modal and load_policy(db, "docs").level == 4
+        await pilot.press(*"   ", "enter")  # blanks are no reason either
+        await settle(pilot)
+        assert app.screen is modal and load_policy(db, "docs").level == 4
+        await pilot.press(*"flaky docs check", "enter")
         await wait_for(lambda: load_policy(db, "docs").level == 3)
-        assert policy_history(db, "docs")[-1].reason is None
+        assert policy_history(db, "docs")[-1].reason == "flaky docs check"

@@ -116,7 +116,7 @@ async def test_a_bad_spec_shows_its_error_and_queues_nothing(
         assert str(error.content) == (f"{tmp_path / 'bad.md'}: unknown field 'colour' "
                                       "(allowed: title, category, repo, base, checks, "
                                       "scenarios, budget, schedule, priority, model, script, "
-                                      "agent)")
+                                      "max_tokens, thinking, effort, agent)")
         assert isinstance(app.screen, SpecSubmitScreen)  # still open, to fix the path
 
         app.screen.query_one(Input).value = "missing.md"

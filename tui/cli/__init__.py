@@ -20,6 +20,7 @@ from andon.tui.cli import (  # noqa: F401  (importing a command module registers
     replay,
     report,
     runs,
+    scenarios,
     serve,
     specs,
 )

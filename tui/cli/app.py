@@ -14,7 +14,9 @@ from rich.console import Console
 
 from andon.engine.factory.home import Home
 from andon.store.db import Database
+from andon.tui.cli import placeholders
 
+placeholders.install()
 app = typer.Typer(
     name="andon",
     help="Andon: a terminal control room for an AI software factory.",

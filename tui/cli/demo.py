@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from andon.engine.errors import UserError
 from andon.engine.factory.home import Home
 from andon.engine.ops import demo as demo_factory
 from andon.engine.service.lock import EngineRunning
@@ -44,12 +46,19 @@ def demo(
         help="Shrink the scripted model's delays and the recurring schedule by this "
              "factor (tests use 0.05 to run the first minute in seconds)."),
     screenshot: str = typer.Option(
-        None, "--screenshot", metavar="FILE.svg", hidden=True,
+        None, "--screenshot", metavar="FILE.svg",
         help="With --headless: before stopping, save an SVG of the board (docs/board.svg)."),
+    screenshot_size: str = typer.Option(
+        "110x32", "--screenshot-size", metavar="COLSxROWS",
+        help="The terminal the --screenshot board is drawn in, e.g. 80x24."),
     as_json: bool = JsonOpt,
 ) -> None:
     """A demo factory: sample repository, four policies, six specs, one control room."""
+    # The demo is always a factory of its own, in its home's SQLite file: never a real
+    # factory's database named in the environment.
+    os.environ.pop("ANDON_DATABASE_URL", None)
     demo_factory.check_model(model)
+    size = terminal_size(screenshot_size)
     root = Path(home_dir).expanduser().resolve() if home_dir else None
     if root is not None and demo_factory.is_demo_home(root):
         home, built = Home(root), None
@@ -66,9 +75,18 @@ def demo(
         console.print(f"the demo factory stays in {home.root}; its runs resume when you "
                       f"reopen it:\n  {reopen(home.root)}", soft_wrap=True, markup=False)
         return
-    runs = (_run_headless(home, headless, time_scale, screenshot) if headless > 0
+    runs = (_run_headless(home, headless, time_scale, screenshot, size) if headless > 0
             else _runs(home))
     _summary(home, built, runs, as_json)
+
+
+def terminal_size(text: str) -> tuple[int, int]:
+    """"80x24" as (80, 24); a clear error naming the option and the value otherwise."""
+    cols, sep, rows = text.lower().partition("x")
+    if sep and cols.isdigit() and rows.isdigit() and int(cols) >= 20 and int(rows) >= 5:
+        return int(cols), int(rows)
+    raise UserError(f"--screenshot-size: {text!r} is not COLUMNSxROWS (at least 20x5), "
+                    "e.g. 80x24")
 
 
 def _tell(built: demo_factory.DemoFactory) -> None:
@@ -122,7 +140,8 @@ def _engine(home: Home, db: Database, time_scale: float) -> Iterator[Engine | No
 
 
 def _run_headless(home: Home, seconds: float, time_scale: float,
-                  screenshot: str | None = None) -> list[m.Run]:
+                  screenshot: str | None = None,
+                  size: tuple[int, int] = (110, 32)) -> list[m.Run]:
     """Run the engine for `seconds` (SIGTERM or Ctrl-C end it sooner); the runs as they
     stood before the engine stopped (stopping interrupts the runs still waiting)."""
     done = threading.Event()
@@ -133,7 +152,7 @@ def _run_headless(home: Home, seconds: float, time_scale: float,
         with _engine(home, db, time_scale):
             done.wait(seconds)
             if screenshot:
-                _screenshot(home, db, Path(screenshot))
+                _screenshot(home, db, Path(screenshot), size)
             return _runs(home)
     finally:
         for sig, handler in previous.items():

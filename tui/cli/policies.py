@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from andon.engine.errors import UserError
-from andon.policies.files import policy_table
+from andon.policies.files import load_policy_file, policy_table
 from andon.policies.level import Level, LevelError
 from andon.policies.matrix import gated_actions
 from andon.policies.policy import Policy
@@ -21,8 +21,8 @@ from andon.policies.stored import (
     category_recommendation,
     category_record,
     export_policies,
-    import_policies,
     policy_history,
+    save_policies,
     set_level,
     stored_policies,
 )
@@ -72,6 +72,19 @@ def _print_record(category: str, record: TrackRecord, rec: Recommendation) -> No
     console.print(Text.assemble(("recommendation", "bold"), f": {rec.reason}"))
 
 
+def _confirm_dark(db: Database, category: str, *, yes: bool, as_json: bool) -> None:
+    """Raising a category to level 4 shows its track record and asks, unless --yes;
+    a "no" (or no answer: stdin closed) changes nothing and exits 1."""
+    record, rec = category_record(db, category), category_recommendation(db, category)
+    if not as_json or not yes:
+        _print_record(category, record, rec)
+    if not yes and not typer.confirm(
+            f"Run {category} dark (level 4): no person sees its changes before they "
+            f"merge. Continue?", default=False):
+        err.print("not changed")
+        raise typer.Exit(1)
+
+
 # -- andon level ------------------------------------------------------------------------
 
 
@@ -99,14 +112,7 @@ def level(
              lambda: console.print(f"{category} is already at {old.title}"))
         return
     if target == Level.DARK:
-        record, rec = category_record(db, category), category_recommendation(db, category)
-        if not as_json or not yes:
-            _print_record(category, record, rec)
-        if not yes and not typer.confirm(
-                f"Run {category} dark (level 4): no person sees its changes before they "
-                f"merge. Continue?", default=False):
-            err.print("not changed")
-            raise typer.Exit(1)
+        _confirm_dark(db, category, yes=yes, as_json=as_json)
     try:
         updated = set_level(db, category, target, reason=reason.strip())
     except NotAnApprover as exc:
@@ -197,10 +203,20 @@ def export(
 def import_(
     file: Path = typer.Argument(..., help="A policy TOML file (one table per category)."),
     reason: str = typer.Option(None, "--reason", "-r", help="Why (kept in the audit log)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Raise to level 4 without asking."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Load policies from a file. An invalid file changes nothing (exit 2)."""
-    changes = import_policies(open_db(), file, reason=reason)
+    """Load policies from a file. An invalid file changes nothing (exit 2). A category
+    the file raises to level 4 shows its track record and asks first, as `andon level`
+    does."""
+    db = open_db()
+    wanted = load_policy_file(file)
+    stored = stored_policies(db)
+    for category, policy in wanted.items():
+        now = stored.get(category)
+        if Level(policy.level) == Level.DARK and (now is None or Level(now.level) != Level.DARK):
+            _confirm_dark(db, category, yes=yes, as_json=as_json)
+    changes = save_policies(db, wanted, reason=reason or f"imported from {file}")
     data = [c.model_dump(mode="json") for c in changes]
 
     def render() -> None:

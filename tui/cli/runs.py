@@ -9,7 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
-from andon.engine.run.queue import claim_next, get_run
+from andon.engine.llm.pricing import is_simulated
+from andon.engine.run.queue import get_run
 from andon.engine.service.admission import submit as admit_and_queue
 from andon.store import models as m
 from andon.store import queries as q
@@ -44,32 +45,58 @@ def submit(
 @app.command("run-once")
 def run_once(
     limit: int = typer.Option(0, help="Stop after this many runs (0: until the queue is empty)."),
+    minutes: float = typer.Option(
+        0, "--time-limit", metavar="MINUTES",
+        help="Stop after this long (0: no limit); the run in hand stops at its next step "
+             "boundary and resumes later."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait at open gates for a person (in another terminal) "
+                              "instead of parking the run; --time-limit still applies."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Run queued runs in this process, one after another, until the queue is empty.
-    Refuses (naming its pid) while a daemon or a TUI's engine runs for the home."""
-    from andon.engine.run.control import RunControl
+    """Run queued runs in this process, one after another, and return once nothing can
+    move without a person. A run at an open gate (or held by the cord) is parked with its
+    gate open; the next run-once, or `andon serve`, resumes it. Refuses (naming its pid)
+    while a daemon or a TUI's engine runs for the home.
+
+    Exit status, the first that applies: 1 a run failed (or was rejected, reverted,
+    stopped by its budget); 4 the time limit passed with work left; 3 runs wait for a
+    person (their gates are listed); 0 every run ended well, or there was nothing to run.
+    """
+    from andon.engine.service import once
     from andon.engine.service.lock import EngineLock
-    from andon.engine.service.runner import run_pipeline  # the model SDK is slow to import
 
     h, db = home(), open_db()
-    done: list[dict[str, Any]] = []
+
+    def say(ran: once.Ran) -> None:
+        if not as_json:
+            console.print(f"run {ran.run_id}: {ran.status} ({ran.reason})", markup=False,
+                          soft_wrap=True)
+
     # The home's engine lock, as `andon serve` takes it: two engines never execute
     # runs of one home at once (EngineRunning names the holder's pid).
     with EngineLock(h.root, "run-once"):
-        while not limit or len(done) < limit:
-            run = claim_next(db)
-            if run is None:
-                break
-            status = run_pipeline(h, db, run.id or 0, RunControl(db, run.id or 0))
-            reason = get_run(db, run.id or 0).reason or ""
-            done.append({"id": run.id, "status": status, "reason": reason})
-            if not as_json:
-                console.print(f"run {run.id}: {status} ({reason})")
-    if as_json:
-        emit(done, True, lambda: None)
-    elif not done:
-        console.print("the queue is empty")
+        outcome = once.run_once(h, db, limit=limit, seconds=minutes * 60 or None,
+                                wait=wait, on_run=say)
+    gates = [{"gate": g.id, "run": g.run_id, "kind": g.kind, "title": g.title}
+             for g in outcome.waiting]
+    if as_json:  # the runs it ran; the open gates are `andon gates --json`'s
+        emit([{"id": r.run_id, "status": r.status, "reason": r.reason} for r in outcome.ran],
+             True, lambda: None)
+    else:
+        if not outcome.ran and not gates:
+            console.print("the queue is empty")
+        if outcome.timed_out:
+            console.print(f"time limit of {minutes:g} minutes passed: the rest waits for "
+                          "the next run-once or `andon serve`", markup=False)
+        if outcome.cord:
+            console.print("the andon cord is pulled: runs wait until it is released "
+                          "(`andon cord release`)", markup=False)
+        for g in gates:
+            console.print(f"waiting for a person: gate {g['gate']} ({g['kind']}) of run "
+                          f"{g['run']}: {g['title']}  (andon approve {g['gate']} / andon "
+                          f"reject {g['gate']})", markup=False, soft_wrap=True)
+    raise typer.Exit(outcome.exit_status)
 
 
 def _age(run: m.Run) -> str:
@@ -122,12 +149,14 @@ def show(
     db = open_db()
     run = get_run(db, run_id)
     steps, events = q.steps_of(db, run_id), q.events_of(db, run_id)
+    usage = q.usage_of(db, run_id)
     # What level 4 would have done at each review point, once the person has decided.
     reviews = [shown_shadow(row, gate) for row, gate in shadow_decisions(db, run_id)]
     data = {
         "run": run_json(run),
         "review_points": [r if r is not None else {"hidden": "until the person decides"}
                           for r in reviews],
+        "usage": [u.model_dump(mode="json") for u in usage],
         "steps": [s.model_dump(mode="json") for s in steps],
         "events": [e.model_dump(mode="json") for e in events],
     }
@@ -145,6 +174,8 @@ def show(
             console.print(Text("review " + (describe(review) if review is not None else
                                             "point: level 4's verdict shows once the person "
                                             "decides")), soft_wrap=True)
+        if usage:
+            console.print(usage_table(usage))
         table = Table(title="steps", box=None, header_style="bold", title_justify="left")
         for name in ("#", "stage", "kind", "name", "status", "exit"):
             table.add_column(name)
@@ -155,12 +186,66 @@ def show(
         table = Table(title="events", box=None, header_style="bold", title_justify="left")
         for name in ("time", "stage", "kind", "message"):
             table.add_column(name)
-        for ev in events:
-            table.add_row(ev.ts.strftime("%H:%M:%S"), ev.stage or "", ev.kind,
-                          ev.message.splitlines()[0][:80] if ev.message else "")
+        for ev, message in joined_text(events):
+            table.add_row(ev.ts.strftime("%H:%M:%S"), ev.stage or "", ev.kind, message)
         console.print(table)
 
     emit(data, as_json, render)
+
+
+def usage_table(usage: list[m.Usage]) -> Table:
+    """Tokens and cost of each model call (a turn of the agent, the plan, a judge), and
+    their total; `~$` where the model is scripted (simulated money)."""
+    table = Table(title="usage", box=None, header_style="bold", title_justify="left",
+                  show_footer=True)
+    simulated = any(is_simulated(u.model) for u in usage)
+    totals = [sum(getattr(u, f) for u in usage) for f in
+              ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")]
+    spent = sum(u.cost_usd or 0.0 for u in usage)
+    for name, footer in (("turn", "total"), ("for", ""), ("in", f"{totals[0]:,}"),
+                         ("out", f"{totals[1]:,}"), ("cache read", f"{totals[2]:,}"),
+                         ("cache write", f"{totals[3]:,}"),
+                         ("cost", _usd(spent, simulated))):
+        table.add_column(name, footer=footer,
+                         justify="left" if name in ("turn", "for") else "right")
+    for u in usage:
+        table.add_row(str(u.turn), u.purpose, f"{u.input_tokens:,}", f"{u.output_tokens:,}",
+                      f"{u.cache_read_tokens:,}", f"{u.cache_creation_tokens:,}",
+                      "-" if u.cost_usd is None else _usd(u.cost_usd, is_simulated(u.model)))
+    return table
+
+
+def _usd(value: float, simulated: bool) -> str:
+    return f"{'~' if simulated else ''}${value:.4f}"
+
+
+TEXT_SHOWN = 240  # characters of one reply in the events table (--json has it all)
+
+
+def joined_text(events: list[m.Event]) -> list[tuple[m.Event, str]]:
+    """Each event with the message shown for it. A reply streams as several
+    `model.text` events of one turn: they read as one row, its words joined."""
+    out: list[tuple[m.Event, str]] = []
+    reply: list[str] = []
+    for ev in events:
+        turn = (ev.data or {}).get("turn")
+        last = out[-1][0] if out else None
+        if (ev.kind == "model.text" and last is not None and last.kind == "model.text"
+                and (last.data or {}).get("turn") == turn):
+            reply.append(ev.message or "")
+        else:
+            if reply:
+                out[-1] = (out[-1][0], _reply(reply))
+            reply = [ev.message or ""] if ev.kind == "model.text" else []
+            out.append((ev, ev.message.splitlines()[0][:80] if ev.message else ""))
+    if reply:
+        out[-1] = (out[-1][0], _reply(reply))
+    return out
+
+
+def _reply(parts: list[str]) -> str:
+    text = " ".join("".join(parts).split())
+    return text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN - 1] + "…"
 
 
 @app.command()

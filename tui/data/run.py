@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from andon.engine.gates.shadow import describe, shadow_decisions, shown_shadow
 from andon.engine.llm.pricing import is_simulated
+from andon.engine.run.control import CORD_KEY
 from andon.store import models as m
 from andon.store import queries as q
 from andon.store.clock import as_utc
@@ -36,6 +38,7 @@ class RunDetail:
     scenarios: list[q.StepRow]
     now: datetime
     reviews: list[str] = field(default_factory=list)  # level 4's verdict beside the person's
+    cord: dict[str, Any] | None = None  # the cord's state while pulled (by, reason, at)
 
     @property
     def simulated(self) -> bool:
@@ -86,6 +89,7 @@ def load_run(db: Database, run_id: int, *, now: datetime) -> RunDetail | None:
         if run is None:
             return None
         spec = s.get(m.Spec, run.spec_id)
+        cord = s.get(m.Setting, CORD_KEY)
     events = q.run_events(db, run_id, kinds=("stage",), limit=100)
     steps = q.run_steps(db, run_id, kinds=("check", "scenario"), preview=20_000)
     return RunDetail(
@@ -95,4 +99,5 @@ def load_run(db: Database, run_id: int, *, now: datetime) -> RunDetail | None:
         checks=[st for st in steps if st.kind == "check"],
         scenarios=[st for st in steps if st.kind == "scenario"], now=now,
         reviews=[describe(shown) for row, gate in shadow_decisions(db, run_id)
-                 if (shown := shown_shadow(row, gate)) is not None])
+                 if (shown := shown_shadow(row, gate)) is not None],
+        cord=dict(cord.value) if cord is not None and cord.value else None)

@@ -146,7 +146,7 @@ class PoliciesScreen(StoreScreen):
     @work(thread=True, group="policy-level", exit_on_error=False)
     def _set_level(self, category: str, level: Level, reason: str) -> None:
         user = current_user()
-        policy = set_level(self.db, category, level, user=user, reason=reason or None)
+        policy = set_level(self.db, category, level, user=user, reason=reason)
         self.post_message(LevelChanged(policy, user))
 
     def on_level_changed(self, message: LevelChanged) -> None:

@@ -65,6 +65,9 @@ class RunScreen(StoreScreen):
     RunScreen #gate-bar { display: none; height: auto; padding: 0 1;
                           background: $warning 30%; }
     RunScreen #gate-bar.-shown { display: block; }
+    RunScreen #cord-bar { display: none; height: auto; padding: 0 1;
+                          background: $error 40%; }
+    RunScreen #cord-bar.-shown { display: block; }
     RunScreen TabbedContent { height: 1fr; }
     RunScreen TabPane { padding: 0; }
     """
@@ -76,6 +79,11 @@ class RunScreen(StoreScreen):
         Binding("c", "cancel_run", "Cancel", tooltip="Stop the run at its next step"),
         Binding("t", "retry", "Retry", tooltip="Queue the run's spec again"),
         Binding("R", "revert", "Revert", tooltip="Revert the merged change on its base"),
+        # Where the run cannot take the action its key stands for, the key says why
+        # (hidden: the key bar offers only what can be done).
+        *[Binding(key, f"refuse('{action}')", show=False)
+          for key, action in (("a", "approve"), ("x", "reject"), ("e", "revise"),
+                              ("c", "cancel_run"), ("t", "retry"), ("R", "revert"))],
         Binding("1", "tab('transcript')", "Transcript", show=False,
                 tooltip="The live transcript"),
         Binding("2", "tab('diff')", "Diff", show=False, tooltip="What the run changed"),
@@ -98,6 +106,7 @@ class RunScreen(StoreScreen):
         yield RunHeader(f"run {self.run_id}: loading…", id="run-header")
         yield StageTimeline(id="timeline")
         yield Label("", id="gate-bar", markup=False)
+        yield Label("", id="cord-bar", markup=False)
         with RunTabs(initial="transcript"):
             with TabPane("Transcript", id="transcript"):
                 yield TranscriptView(id="transcript-view")
@@ -185,6 +194,7 @@ class RunScreen(StoreScreen):
         self.query_one(RunHeader).show(detail)
         self.query_one(StageTimeline).show(detail)
         self._show_gate(detail)
+        self._show_cord(detail)
         self.query_one(ChecksView).show(detail)
         self.query_one(TranscriptView).show_run_status(detail.run.status)
         self.refresh_bindings()
@@ -220,6 +230,18 @@ class RunScreen(StoreScreen):
         bar.update(f"⚑ {gate.kind} gate {gate.id}: {gate.title or 'waiting for you'}")
         bar.set_class(True, "-shown")
 
+    def _show_cord(self, detail: RunDetail) -> None:
+        """The cord, pulled from anywhere (another window, the CLI), shows here too."""
+        bar = self.query_one("#cord-bar", Label)
+        cord = detail.cord
+        bar.set_class(cord is not None, "-shown")
+        if cord is not None:
+            why = cord.get("reason")
+            effect = ("this run holds at its next step" if detail.run.status in
+                      m.ACTIVE_STATUSES else "nothing new starts")
+            bar.update(f"CORD PULLED by {cord.get('by') or '?'}" + (f": {why}" if why else "")
+                       + f" · {effect} · C releases it")
+
     def _focus_tab(self) -> None:
         """Focus the shown tab's widget (the one shown now: keys may have switched tabs
         again since this was asked)."""
@@ -254,6 +276,26 @@ class RunScreen(StoreScreen):
         if action == "revert":
             return detail is not None and detail.run.status == m.MERGED
         return True
+
+    def action_refuse(self, action: str) -> None:
+        """Why the run cannot take `action` now, in words."""
+        detail = self.detail
+        if detail is None:
+            return
+        run = detail.run
+        if action in ("approve", "reject", "revise"):
+            why = ("This run has no open gate." if detail.gate is None else
+                   f"Gate {detail.gate.id} ({detail.gate.kind}) cannot go back for revision.")
+        elif action == "cancel_run":
+            why = (f"Run {self.run_id}: cancel already requested, it stops at its next step."
+                   if run.cancel_requested and run.status in actions.CANCELLABLE else
+                   f"Run {self.run_id} is {run.status}: only an active run can be cancelled.")
+        elif action == "retry":
+            why = (f"Run {self.run_id} is {run.status}: retry a run that ended without "
+                   "merging.")
+        else:
+            why = f"Run {self.run_id} is {run.status}: only a merged run can be reverted."
+        self.notify(why, title="Not done", severity="warning", markup=False)
 
     def palette_commands(self) -> list[PaletteCommand]:
         gate = self.detail.gate if self.detail else None
@@ -353,7 +395,7 @@ class RunScreen(StoreScreen):
                                                     self.run_id)))
 
     def on_action_done(self, message: ActionDone) -> None:
-        self.notify(message.text, markup=False)
+        # the app tells the person (the message goes on up to it): once, not twice
         self.reload()
         if message.open_run:
             self.andon.open_run(message.open_run, replace=True)

@@ -26,6 +26,8 @@ class Confirm(Dialog[bool]):
         HELP_KEY,
     ]
 
+    AUTO_FOCUS = "#no"  # Enter alone must not take the step that cannot be undone
+
     def __init__(self, question: str, yes: str = "Yes") -> None:
         super().__init__()
         self.question = question

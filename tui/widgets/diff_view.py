@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,10 +13,8 @@ from textual.widgets import Label, OptionList, RichLog
 from textual.widgets.option_list import Option
 
 from andon.tui.data import DiffData, FileDiff
+from andon.tui.widgets.colours import DARK, DiffColours, diff_colours
 
-ADDED = Style(bgcolor="#1f3d1f")
-REMOVED = Style(bgcolor="#4a1f1f")
-HUNK = Style(color="cyan", dim=True)
 MAX_HIGHLIGHT = 200_000  # characters: larger files are shown without colouring code
 
 
@@ -28,22 +25,23 @@ def _lexer(path: str, code: str) -> str:
         return "text"
 
 
-def highlight(file: FileDiff) -> Text:
-    """The file's hunks as Text: code coloured by its language, +/- lines tinted."""
+def highlight(file: FileDiff, colours: DiffColours = DARK) -> Text:
+    """The file's hunks as Text: code coloured by its language, +/- lines tinted, in
+    the colours of the app's theme."""
     lines = file.text.split("\n") if file.text else []
     if not lines:
         return Text(f"({file.status}: no text changes)", style="dim italic")
     code_lines = [ln[1:] if ln[:1] in "+- " else "" for ln in lines]
     code = "\n".join(code_lines)
     if len(code) <= MAX_HIGHLIGHT:
-        syntax = Syntax("", _lexer(file.path, code), theme="ansi_dark")
+        syntax = Syntax("", _lexer(file.path, code), theme=colours.syntax)
         coloured: list[Text] = list(syntax.highlight(code).split("\n", allow_blank=True))
     else:
         coloured = [Text(ln) for ln in code_lines]
     out = Text(no_wrap=True, overflow="crop")
     for raw, painted in zip(lines, coloured, strict=False):
         if raw.startswith("@@"):
-            out.append(raw, style=HUNK)
+            out.append(raw, style=colours.hunk)
         elif raw.startswith("\\"):
             out.append(raw, style="dim italic")
         else:
@@ -52,11 +50,11 @@ def highlight(file: FileDiff) -> Text:
             piece.append_text(painted)
             piece.rstrip()
             if mark == "+":
-                piece.stylize(Style(color="green", bold=True), 0, 1)
-                piece.stylize(ADDED)
+                piece.stylize(colours.added_mark, 0, 1)
+                piece.stylize(colours.added)
             elif mark == "-":
-                piece.stylize(Style(color="red", bold=True), 0, 1)
-                piece.stylize(REMOVED)
+                piece.stylize(colours.removed_mark, 0, 1)
+                piece.stylize(colours.removed)
             out.append_text(piece)
         out.append("\n")
     out.rstrip()
@@ -98,6 +96,16 @@ class DiffView(Vertical):
             yield OptionList(id="diff-files")
             yield RichLog(id="diff-body", wrap=False, highlight=False, markup=False,
                           auto_scroll=False)
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        """Paint the shown file again in the new theme's colours."""
+        self._shown = None
+        files = self.query_one(OptionList)
+        if self.diff is not None and self.diff.files:
+            self._show_file(files.highlighted or 0)
 
     def show(self, diff: DiffData) -> None:
         same = self.diff is not None and [(f.path, f.text) for f in self.diff.files] == [
@@ -141,5 +149,6 @@ class DiffView(Vertical):
         self._shown = f"{index}:{file.path}:{len(file.text)}"
         body = self.query_one(RichLog)
         body.clear()
-        body.write(highlight(file), expand=True, shrink=False, scroll_end=False)
+        body.write(highlight(file, diff_colours(self.app)), expand=True, shrink=False,
+                   scroll_end=False)
         body.scroll_home(animate=False)

@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.widgets import Button, Label, Static
 
 from andon.store import models as m
+from andon.tui.widgets.colours import syntax_theme
 from andon.tui.widgets.dialog import HELP_KEY, Dialog
 from andon.tui.widgets.gate_detail import exact_change
 
@@ -55,7 +56,7 @@ class ApproveGateScreen(Dialog[bool]):
             yield Label(f"Approve gate {self.gate.id} ({self.gate.kind})? "
                         "This is exactly what it lets through:", id="approve-title",
                         markup=False)
-            yield Static(Syntax(change, lexer, theme="ansi_dark", word_wrap=True,
+            yield Static(Syntax(change, lexer, theme=syntax_theme(self.app), word_wrap=True,
                                 background_color="default"), id="approve-change")
             with Horizontal(id="approve-buttons"):
                 yield Button(Content("Approve [y]"), variant="success", id="approve-yes",

@@ -23,6 +23,7 @@ from textual.widgets import Static
 from andon.store import models as m
 from andon.store.clock import as_utc
 from andon.tui.data.gates import GateItem
+from andon.tui.widgets.colours import syntax_theme
 
 #: Keys rendered by a dedicated section below (in this order); others are listed after.
 _KNOWN = ("tool", "action", "command", "input", "path", "preview", "diff", "plan",
@@ -48,7 +49,10 @@ def format_age(created: datetime | None, now: datetime) -> str:
 
 
 def action_command(detail: dict[str, Any]) -> str | None:
-    """The shell command an action gate would run, when it is one."""
+    """The shell command an action gate would run, when it is one. The editor's input
+    has a `command` too (create, str_replace): that is no shell command."""
+    if detail.get("tool") not in (None, "bash"):
+        return None
     if isinstance(detail.get("command"), str):
         return detail["command"]
     tool_input = detail.get("input")
@@ -72,8 +76,8 @@ def exact_change(gate: m.Gate) -> str:
     return gate.title or "(the gate carries no detail)"
 
 
-def _code(text: str, lexer: str) -> RenderableType:
-    return Syntax(text, lexer, theme="ansi_dark", word_wrap=True, background_color="default")
+def _code(text: str, lexer: str, syntax: str) -> RenderableType:
+    return Syntax(text, lexer, theme=syntax, word_wrap=True, background_color="default")
 
 
 def _is_diff(text: str) -> bool:
@@ -125,7 +129,7 @@ def _heading(text: str) -> Text:
     return Text(text, style="bold underline")
 
 
-def render_gate(item: GateItem, now: datetime) -> RenderableType:
+def render_gate(item: GateItem, now: datetime, syntax: str = "ansi_dark") -> RenderableType:
     """The whole of a gate: header lines, then each section its detail carries."""
     gate, run = item.gate, item.run
     detail = dict(gate.detail or {})
@@ -138,7 +142,8 @@ def render_gate(item: GateItem, now: datetime) -> RenderableType:
     head.append(gate.title or run.title, style="italic")
     parts: list[RenderableType] = [head]
     if run.title and gate.title and run.title != gate.title:
-        parts.append(Text(f"run: {run.title}", style="dim"))
+        # not "run:", which a shell command's gate title starts with
+        parts.append(Text(f"run {run.id} · {run.title}", style="dim"))
 
     tool = detail.get("tool")
     if tool:
@@ -150,13 +155,13 @@ def render_gate(item: GateItem, now: datetime) -> RenderableType:
     has_preview = any(isinstance(detail.get(k), str) and detail[k].strip()
                       for k in ("preview", "diff"))
     if command is not None:
-        parts += [_heading("command"), _code(f"$ {command}", "bash")]
+        parts += [_heading("command"), _code(f"$ {command}", "bash", syntax)]
     elif isinstance(detail.get("input"), dict) and not has_preview:
         parts += [_heading("input"), Text(_value(detail["input"]))]
     for key in ("preview", "diff"):
         text = detail.get(key)
         if isinstance(text, str) and text.strip():
-            parts += [_heading(key), _code(text, "diff" if _is_diff(text) else "text")]
+            parts += [_heading(key), _code(text, "diff" if _is_diff(text) else "text", syntax)]
     for key in ("rule", "rules", "reason", "reasons", "breach"):
         value = detail.get(key)
         if value:
@@ -227,7 +232,7 @@ class GateDetail(VerticalScroll):
         if item is None:
             body.update("Nothing needs you. Pending gates show here, oldest first.")
         else:
-            body.update(render_gate(item, now))
+            body.update(render_gate(item, now, syntax_theme(self.app)))
         self.scroll_home(animate=False)
 
     def visible_text(self, width: int = 200) -> str:

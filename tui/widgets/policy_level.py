@@ -1,5 +1,6 @@
 """Confirm a level change with the facts in view: the category's track record and what
-Andon recommends. Dismisses with the reason typed (possibly empty), or None to cancel."""
+Andon recommends. A level change is an audited decision: it needs a reason, as in the CLI
+(`andon level`). Dismisses with the reason, or None to cancel."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class PolicyLevelScreen(Dialog[str | None]):
     PolicyLevelScreen #level-change { text-style: bold; width: 1fr; }
     PolicyLevelScreen Static { width: 1fr; margin-bottom: 1; }
     PolicyLevelScreen .hint { color: $text-muted; }
+    PolicyLevelScreen #level-error { color: $error; display: none; }
+    PolicyLevelScreen #level-error.-shown { display: block; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_KEY]
 
@@ -47,14 +50,20 @@ class PolicyLevelScreen(Dialog[str | None]):
                                        record_text(self.facts.record)), id="level-record")
             yield Static(Text.assemble(warning, recommendation_text(rec)),
                          id="level-recommendation")
-            yield Input(placeholder="reason (optional, kept in the audit log)",
+            yield Input(placeholder="why? (required, kept in the audit log)",
                         id="level-reason")
+            yield Label("A level change is an audited decision: say why, or Escape.",
+                        id="level-error")
             yield Label(f"Enter: {verb.lower()} · Escape: cancel", classes="hint")
         yield self.key_bar()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value.strip())
+        reason = event.value.strip()
+        if not reason:
+            self.query_one("#level-error", Label).set_class(True, "-shown")
+            return
+        self.dismiss(reason)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

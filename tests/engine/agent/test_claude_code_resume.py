@@ -120,7 +120,8 @@ def test_a_claude_code_run_killed_mid_attempt_resumes_its_session_without_repeat
     repo = make_repo(tmp_path / "repo")
     home = Home(tmp_path / "home")
     db = home.init()
-    home.config_path.write_text("[engine]\nwatch_interval = 0.1\nheartbeat_interval = 0.5\n")
+    home.config_path.write_text("[engine]\nwatch_interval = 0.1\nheartbeat_interval = 0.5\n"
+                                '[prices."claude-test-model"]\ninput = 3.0\noutput = 15.0\n')
     spec = write_spec(tmp_path / "specs", "log", f"""
         title: Two lines
         category: docs

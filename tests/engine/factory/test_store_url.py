@@ -75,3 +75,11 @@ def test_a_url_that_is_not_postgres_is_refused_naming_where_it_came_from(
     with pytest.raises(UserError, match="ANDON_DATABASE_URL: must be a PostgreSQL URL"):
         home.database()
     assert os.listdir(home.root) == ["andon.toml"]  # nothing made
+
+
+def test_the_demo_never_uses_a_database_named_in_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "ANDON_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    out = subprocess.run([*ANDON, "demo", "--home", str(tmp_path / "demo"), "--headless", "0"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "demo" / "andon.db").exists()

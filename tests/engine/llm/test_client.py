@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,8 @@ def test_judge_calls_are_priced_recorded_and_seen_by_the_daily_budget_and_replay
                 "name": "str_replace_based_edit_tool",
                 "input": {"command": "create", "path": "greet.txt", "file_text": "hello\n"}}]),
             ms.streamed("Done.", usage=big),
-            ms.reply("PASS\nIt says hello.", usage=big),
-            ms.reply("FAIL\nToo curt.", usage=big))
+            ms.reply(json.dumps({"verdict": "PASS", "reason": "It says hello."}), usage=big),
+            ms.reply(json.dumps({"verdict": "FAIL", "reason": "Too curt."}), usage=big))
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-" + "k" * 20)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         Pipeline(home, db, run_id).execute()
@@ -69,8 +70,14 @@ def test_judge_calls_are_priced_recorded_and_seen_by_the_daily_budget_and_replay
     exchanges = _rows(db, m.Exchange, run_id)
     assert [x.purpose for x in exchanges] == ["agent", "agent", "judge", "judge"]
     assert "The greeting says hello." in str(exchanges[2].request["messages"])
-    assert [x.response["message"]["content"][0]["text"].split()[0]
+    assert [json.loads(x.response["message"]["content"][0]["text"])["verdict"]
             for x in exchanges[2:]] == ["PASS", "FAIL"]
+    # the judge asks for its verdict in a schema, and each trial's reason is kept
+    assert all(body["output_config"]["format"]["schema"]["required"] == ["verdict", "reason"]
+               for body in judged)
+    (story,) = [st for st in _rows(db, m.Step, run_id) if st.kind == "scenario"]
+    assert story.data["reasons"] == ["It says hello.", "Too curt."]
+    assert story.data["verdicts"] == [True, False]
 
     # replay serves the agent's replies only: the judge's are not its conversation
     assert run.head_commit

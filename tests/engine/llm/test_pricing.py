@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import typing
+
+import genai_prices
 import pytest
+from anthropic.types import Model
 
 from andon.engine.llm import pricing
 from andon.engine.llm.pricing import PriceConfigError, cost, is_simulated, price_for
@@ -83,3 +87,96 @@ def test_bad_price_configuration_names_the_table_and_key(prices, needle):
     with pytest.raises(PriceConfigError) as info:
         cost("claude-opus-5", MILLION, prices)
     assert "[prices." in str(info.value) and needle in str(info.value)
+
+
+# -- the maintained source: genai-prices' bundled data, pinned --------------------------
+
+SDK_MODELS = typing.get_args(typing.get_args(Model)[0])  # the installed SDK's model list
+USAGES = [
+    {"input_tokens": 1_200, "output_tokens": 800},
+    {"input_tokens": 3_000, "output_tokens": 2_000, "cache_read_input_tokens": 40_000,
+     "cache_creation_input_tokens": 5_000},
+    # a long prompt: past 100k or 200k tokens some models charge every token more
+    {"input_tokens": 20_000, "output_tokens": 4_000, "cache_read_input_tokens": 190_000,
+     "cache_creation_input_tokens": 10_000},
+]
+
+
+def _package_cost(model: str, usage: dict[str, int]) -> float:
+    total = (usage["input_tokens"] + usage.get("cache_read_input_tokens", 0)
+             + usage.get("cache_creation_input_tokens", 0))
+    return float(genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=total, output_tokens=usage["output_tokens"],
+                           cache_read_tokens=usage.get("cache_read_input_tokens", 0),
+                           cache_write_tokens=usage.get("cache_creation_input_tokens", 0)),
+        model_ref=model, provider_id="anthropic").total_price)
+
+
+def test_the_sdk_models_cost_what_the_pinned_package_says_long_prompts_included():
+    priced = [m for m in SDK_MODELS if price_for(m) is not None]
+    # the newest models of the SDK's list are all priced (the old table missed some)
+    assert {"claude-fable-5-2", "claude-mythos-5-2", "claude-haiku-5-5", "claude-sonnet-5-5",
+            "claude-opus-5-5", "claude-haiku-4-5-20251001"} <= set(priced)
+    for model in priced:
+        for usage in USAGES:
+            assert cost(model, usage) == pytest.approx(_package_cost(model, usage)), model
+
+
+def test_a_long_prompt_pays_the_long_context_rate():
+    # Haiku 5.5 in the pinned data: $0.10 per million input tokens, $0.50 past 100k
+    assert cost("claude-haiku-5-5", {"input_tokens": 90_000}) == pytest.approx(0.009)
+    assert cost("claude-haiku-5-5", {"input_tokens": 150_000}) == pytest.approx(0.075)
+    # cache reads count toward the prompt's length
+    assert cost("claude-haiku-5-5", {"input_tokens": 10_000,
+                                     "cache_read_input_tokens": 140_000}) > 0.005
+
+
+def test_models_the_package_lacks_have_no_price_until_andon_toml_gives_one():
+    assert price_for("claude-mythos-preview") is None
+    assert "claude-mythos-preview" in SDK_MODELS
+    prices = {"claude-mythos-preview": {"input": 8.0, "output": 40.0}}
+    assert cost("claude-mythos-preview", MILLION, prices) == pytest.approx(8.0)
+    message = pricing.missing_price("claude-mythos-preview")
+    assert '[prices."claude-mythos-preview"]' in message and "input" in message
+    assert pricing.package_version() in message
+
+
+def test_andon_toml_tiers_price_long_prompts():
+    prices = {"my-proxy-model": {"input": 1.0, "output": 5.0,
+                                 "tiers": [{"above": 200_000, "input": 2.0, "output": 7.5}]}}
+    short = {"input_tokens": 200_000, "output_tokens": 1_000}
+    long = {"input_tokens": 200_001, "output_tokens": 1_000}
+    assert cost("my-proxy-model", short, prices) == pytest.approx(0.2 + 0.005)
+    assert cost("my-proxy-model", long, prices) == pytest.approx(200_001 * 2 / 1e6 + 0.0075)
+    # a package model's tiers can be replaced too
+    mine = {"claude-haiku-5-5": {"tiers": [{"above": 120_000, "input": 0.3}]}}
+    assert cost("claude-haiku-5-5", {"input_tokens": 110_000}, mine) == pytest.approx(0.011)
+    assert cost("claude-haiku-5-5", {"input_tokens": 130_000}, mine) == pytest.approx(0.039)
+
+
+@pytest.mark.parametrize(
+    ("tiers", "needle"),
+    [
+        ("big", "tiers = 'big' is not a list"),
+        ([{"input": 2.0}], "tiers[1]: above = None"),
+        ([{"above": 10, "output": 2.0}], "tiers[1]: a tier needs its input price"),
+        ([{"above": 10, "input": 2.0, "speed": 1}], "tiers[1]: unknown key(s) ['speed']"),
+        ([{"above": 10, "input": -2.0}], "tiers[1]: input = -2.0"),
+    ],
+)
+def test_bad_tiers_name_the_table_and_the_tier(tiers, needle):
+    with pytest.raises(PriceConfigError) as info:
+        cost("claude-opus-5", MILLION, {"claude-opus-5": {"tiers": tiers}})
+    assert "andon.toml [prices.claude-opus-5]" in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_tiers_in_andon_toml_reach_the_price_table():
+    from andon.engine.factory.config import parse
+
+    config = parse('[prices.my-model]\ninput = 1\noutput = 5\n'
+                   'tiers = [{ above = 200000, input = 2, output = 7.5 }]\n')
+    assert config.price_overrides() == {"my-model": {
+        "input": 1.0, "output": 5.0, "tiers": [{"above": 200_000, "input": 2.0, "output": 7.5}]}}
+    long = {"input_tokens": 300_000}
+    assert cost("my-model", long, config.price_overrides()) == pytest.approx(0.6)

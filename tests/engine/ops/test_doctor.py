@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from andon.engine.factory.home import Home
+from andon.engine.llm.real import DEFAULT_MODEL
 from andon.engine.ops import doctor
 from andon.engine.service.lock import EngineLock
+from tests.support import messages_server as ms
 
 
 def andon(home: Path, *args: str, env: dict[str, str] | None = None
@@ -31,14 +33,20 @@ def by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
 
 def test_a_fresh_home_is_healthy_and_the_key_is_never_shown(home: Home) -> None:
     secret = "sk-ant-api03-very-secret-value"
-    done = andon(home.root, "--json", env={"ANTHROPIC_API_KEY": secret})
+    with ms.MessagesServer() as server:  # the model service, on loopback
+        server.model(DEFAULT_MODEL, max_tokens=64_000)
+        done = andon(home.root, "--json", env={"ANTHROPIC_API_KEY": secret,
+                                               "ANTHROPIC_BASE_URL": server.url})
     assert done.returncode == 0, done.stdout + done.stderr
     assert secret not in done.stdout and secret not in done.stderr
     report = json.loads(done.stdout)
     assert report["healthy"] is True
     checks = {c["name"]: c for c in report["checks"]}
     assert set(checks) == {"home", "permissions", "config", "database", "disk", "git",
-                           "bubblewrap", "setup", "api key", "agents", "engine"}
+                           "bubblewrap", "setup", "api key", "model", "agents",
+                           "engine"}
+    assert checks["model"]["status"] == "ok"
+    assert checks["model"]["detail"] == f"{DEFAULT_MODEL} (active), replies up to 64000 tokens"
     assert checks["api key"]["status"] == "ok" and "not shown" in checks["api key"]["detail"]
     assert checks["database"]["status"] == "ok"
     assert "integrity ok" in checks["database"]["detail"]
@@ -110,6 +118,49 @@ def test_doctor_says_where_setup_commands_run(home: Home) -> None:
     check = doctor.check_setup(home)
     assert "setup commands of myapp are trusted code" in check.detail
     assert "after a merge (the post-merge watch) they run in the sandbox" in check.detail
+
+
+def test_the_model_check_asks_the_model_service_with_a_key(
+        home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    home.config_path.write_text('[engine]\nmodel = "claude-nope-1"\n'
+                                '[prices.claude-nope-1]\ninput = 1\noutput = 5\n')
+    home.reload()
+    assert doctor.check_model(home).status == "warn"  # no key: not asked
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    with ms.MessagesServer() as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        missing = doctor.check_model(home)
+        server.model("claude-nope-1", max_tokens=8_000)
+        known = doctor.check_model(home)
+    assert missing.status == "fail"
+    assert missing.detail == "claude-nope-1: the model service does not know this model"
+    assert "[engine] model" in missing.fix
+    assert known.status == "ok" and "replies up to 8000 tokens" in known.detail
+    assert [r.path for r in server.requests] == ["/v1/models/claude-nope-1"] * 2
+
+
+def test_a_model_with_no_price_fails_the_check_saying_how_to_set_one(home: Home) -> None:
+    home.config_path.write_text('[engine]\nmodel = "claude-mythos-preview"\n')
+    home.reload()
+    check = doctor.check_model(home)
+    assert check.status == "fail"
+    assert '[prices."claude-mythos-preview"]' in check.detail
+
+
+def test_a_home_on_postgres_checks_the_server(tmp_path: Path, pg_url: str) -> None:
+    root = tmp_path / "host-b"
+    root.mkdir()
+    (root / "andon.toml").write_text(f'[store]\nurl = "{pg_url}"\n')
+    Home(root).init().close()
+    checks = by_name(doctor.run_checks(Home(root)))
+    assert checks["home"].status == doctor.OK
+    assert checks["database"].status == doctor.OK, checks["database"].detail
+    assert checks["database"].detail.startswith("PostgreSQL postgresql://")
+
+    (root / "andon.toml").write_text('[store]\nurl = "postgresql://andon@127.0.0.1:1/none"\n')
+    check = doctor.check_database(Home(root))
+    assert check.status == doctor.FAIL
+    assert check.detail.startswith("postgresql://andon@127.0.0.1:1/none does not answer")
 
 
 def test_doctor_reports_the_agent_backends_and_a_chosen_one_that_is_missing(

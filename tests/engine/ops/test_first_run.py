@@ -86,7 +86,7 @@ def test_a_spec_goes_all_the_way_into_the_base_branch(tmp_path: Path, home: Home
 
     # feature is level 2: a person approves the plan, each edit and command, the merge.
     with approving(home) as approved:
-        done = andon(home, "run-once", "--json")
+        done = andon(home, "run-once", "--wait", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [{"id": run_id, "status": "merged",
                                         "reason": "merged into main"}]

@@ -4,6 +4,7 @@ change off the base. The story reaches the model only in the judge's own request
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def test_a_dark_run_merges_only_when_the_judge_passes_its_story(
     server.add(ms.streamed("Documenting shout().", tool_use=[
                    {"name": "str_replace_based_edit_tool", "input": EDIT}]),
                ms.streamed("The README documents shout()."),
-               *[ms.reply(f"{verdict}\nJudged on the diff.") for _ in range(3)])
+               *[ms.reply(json.dumps({"verdict": verdict, "reason": "Judged on the diff."}))
+                 for _ in range(3)])
     base = git(sample_repo, "rev-parse", "main")
     run_id = _queue(db, tmp_path / "specs", sample_repo, "claude-sonnet-5-5", None)
     line = Line(home, db, run_id)
@@ -84,7 +86,7 @@ def test_a_dark_run_merges_only_when_the_judge_passes_its_story(
         assert [r["rule"] for r in gates[0].detail["rules"]] == ["satisfaction_low"]
         assert git(sample_repo, "rev-parse", "main") == base
     # Two agent turns, then three independent judge trials; only those saw the story.
-    bodies = [str(r.body) for r in server.requests]
+    bodies = [str(r.body) for r in server.requests if r.method == "POST"]  # not /v1/models
     assert len(bodies) == 5
     assert all(STORY not in body for body in bodies[:2])
     assert all(STORY in body for body in bodies[2:])

@@ -153,8 +153,11 @@ def test_a_story_is_judged_by_the_model_in_independent_trials(tmp_path: Path) ->
     story = tmp_path / "welcome.md"
     story.write_text("# A visitor feels welcome\n\nThe greeting says hello.\n")
     (scenario,) = load_scenarios(tmp_path)
-    model = ScriptedModel({"plan": ["PASS\nIt says hello.", "FAIL: too curt",
-                                    "**PASS** fine"]})
+    model = ScriptedModel({"plan": [
+        json.dumps({"verdict": "PASS", "reason": "It says hello."}),
+        json.dumps({"verdict": "FAIL", "reason": "Too curt."}),
+        "PASS, I think",  # not the schema's shape: a failed trial that says so
+        json.dumps({"verdict": "PASS", "reason": "Fine."})]})
     client = model.client()
 
     def ask(system: str, text: str) -> str:
@@ -163,13 +166,17 @@ def test_a_story_is_judged_by_the_model_in_independent_trials(tmp_path: Path) ->
         return "".join(b.text for b in reply.content if b.type == "text")
 
     try:
-        result = judge_story(scenario, "+hello\n", 3, ask)
+        result = judge_story(scenario, "+hello\n", 4, ask)
     finally:
         client.close()
     assert (result.title, result.trials, result.passed, result.status) == (
-        "A visitor feels welcome", 3, 2, "failed")
-    assert satisfaction([result]) == pytest.approx(2 / 3)
-    assert len(model.requests) == 3
+        "A visitor feels welcome", 4, 2, "failed")
+    assert satisfaction([result]) == pytest.approx(2 / 4)
+    assert result.data["verdicts"] == [True, False, False, True]
+    assert result.data["reasons"][:2] == ["It says hello.", "Too curt."]
+    assert result.data["reasons"][2] == "no verdict in the judge's reply: 'PASS, I think'"
+    assert "trial 2: FAIL: Too curt." in result.output
+    assert len(model.requests) == 4
     assert all("tools" not in r and "The greeting says hello." in json.dumps(r)
                for r in model.requests)
 

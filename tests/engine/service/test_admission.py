@@ -106,3 +106,21 @@ def test_an_anthropic_spec_with_no_key_is_queued_with_a_warning(
     assert done.code == 0, done.err
     assert "warning: ANTHROPIC_API_KEY is not set here" in " ".join(done.err.split())
     assert "queued run 1" in done.out
+
+
+def test_a_model_with_no_price_is_refused_saying_how_to_set_one(
+        tmp_path: Path, factory: Home, db: Database, andon) -> None:  # type: ignore[no-untyped-def]
+    path = spec(tmp_path, model="claude-mythos-preview", with_script=False)
+    refused = andon("submit", str(path))
+    assert refused.code == 2
+    message = " ".join(refused.err.split())
+    assert message.startswith(f"error: {path}: field 'model': model 'claude-mythos-preview' "
+                              "has no price"), message
+    assert '[prices."claude-mythos-preview"] input = 3.0, output = 15.0' in message
+    assert nothing_written(db)
+
+    with factory.config_path.open("a", encoding="utf-8") as fh:  # a price, as it says
+        fh.write('\n[prices."claude-mythos-preview"]\ninput = 3.0\noutput = 15.0\n')
+    done = andon("submit", str(path))
+    assert done.code == 0, done.err
+    assert "queued run 1" in done.out

@@ -83,6 +83,21 @@ def test_a_removed_worktree_comes_back_from_the_runs_branch(
     assert back.head() == commit and (back.path / "kept.txt").exists()
 
 
+def test_a_run_taken_over_by_another_engine_moves_its_worktree_from_the_dead_ones_home(
+        tmp_path: Path, sample_repo: Path) -> None:
+    """Engines of one factory on one host share the repository: the branch is checked
+    out in the dead engine's home, and the new engine's worktree is cut from it."""
+    dead = workspace.prepare(sample_repo, "main", tmp_path / "home-a" / "worktrees", 5)
+    (dead.path / "turn1.txt").write_text("committed at a turn\n")
+    commit = workspace.commit_all(dead, "turn 1", {"Andon-Run": "5"})
+    (dead.path / "half.txt").write_text("a turn the checkpoint does not have\n")
+
+    taken = workspace.prepare(sample_repo, "main", tmp_path / "home-b" / "worktrees", 5,
+                              base_commit=dead.base_commit)
+    assert taken.head() == commit and (taken.path / "turn1.txt").exists()
+    assert not (taken.path / "half.txt").exists() and not dead.path.exists()
+
+
 def test_commits_carry_trailers_and_leave_setup_artifacts_out(
         tmp_path: Path, sample_repo: Path) -> None:
     ws = workspace.prepare(sample_repo, "main", tmp_path / "wt", 1)

@@ -57,3 +57,39 @@ def test_the_demo_says_how_to_reopen_it_with_an_andon_that_exists(tmp_path: Path
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"\n  andon demo --home {tmp_path / 'd2'}" in out.stdout
+
+
+def test_demo_help_names_the_screenshot_and_its_size(tmp_path: Path) -> None:
+    andon = [sys.executable, "-m", "andon.tui", "demo"]
+    shown = subprocess.run([*andon, "--help"], capture_output=True, text=True, check=True,
+                           env={"PATH": "/usr/bin:/bin", "COLUMNS": "80",
+                                "HOME": str(tmp_path)}).stdout
+    assert "--screenshot " in shown and "--screenshot-size" in shown
+    bad = subprocess.run([*andon, "--home", str(tmp_path / "d"), "--headless", "0",
+                          "--screenshot-size", "80by24"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "--screenshot-size: '80by24' is not COLUMNSxROWS" in bad.stderr
+    assert not (tmp_path / "d").exists()  # refused before anything was built
+
+
+def test_the_demo_screenshot_is_drawn_at_the_size_asked(home: Home, tmp_path: Path) -> None:
+    import re
+
+    from andon.tui.cli.demo import _screenshot
+
+    db = home.open()
+    drawn = {}
+    try:
+        for cols, rows in ((80, 24), (110, 32)):
+            svg = (tmp_path / "board.svg")
+            _screenshot(home, db, svg, (cols, rows))
+            text = svg.read_text()
+            # each drawn line has a clip rectangle as wide as the terminal's columns
+            widths = re.findall(r'-line-\d+">\s*<rect x="0" y="[\d.]+" width="([\d.]+)"',
+                                text)
+            drawn[cols, rows] = (float(widths[0]), len(widths))
+    finally:
+        db.close()
+    (w80, n80), (w110, n110) = drawn[80, 24], drawn[110, 32]
+    assert abs(w80 / w110 - 80 / 110) < 1e-6
+    assert n110 - n80 == 32 - 24

@@ -161,6 +161,35 @@ def test_raising_to_level_4_shows_the_track_record_and_asks(andon, db: Database)
     assert scripted.code == 0 and scripted.json()["level"] == 4
 
 
+def test_an_import_raising_a_category_to_level_4_shows_its_record_and_asks(
+        andon, db: Database, tmp_path: Path) -> None:
+    printed = andon("policies", "export").out
+    dark = tmp_path / "dark.toml"
+    dark.write_text(printed.replace("[bugfix]\nlevel = 3", "[bugfix]\nlevel = 4", 1)
+                    .replace("max_diff_lines = 300", "max_diff_lines = 250", 1))
+    assert dark.read_text() != printed.replace("max_diff_lines = 300", "max_diff_lines = 250",
+                                               1)  # the file does raise bugfix
+    declined = andon("policies", "import", str(dark), stdin="n\n")
+    assert declined.code == 1
+    assert "track record of bugfix" in declined.out and "Continue?" in declined.out
+    assert load_policy(db, "bugfix").level == 3
+    assert andon("policies", "export").out == printed  # nothing of the file was stored
+
+    closed = andon("policies", "import", str(dark))  # a script with no answer to give
+    assert closed.code == 1 and load_policy(db, "bugfix").level == 3
+
+    accepted = andon("policies", "import", str(dark), "--reason", "ready", stdin="y\n")
+    assert accepted.code == 0, accepted.err
+    assert load_policy(db, "bugfix").level == 4
+    assert "bugfix: level 3 -> 4" in accepted.out
+
+    again = andon("policies", "import", str(dark), "--json")  # already dark: no question
+    assert again.code == 0 and again.json() == []
+    andon("level", "bugfix", "3", "--reason", "back")
+    scripted = andon("policies", "import", str(dark), "--yes", "--json")
+    assert scripted.code == 0 and load_policy(db, "bugfix").level == 4
+
+
 def test_gates_approve_and_reject_from_the_command_line(andon, db: Database) -> None:
     run_id = make_run(db)
     first = open_gate(db, run_id, "action", "run: make", {"command": "make"})
@@ -245,3 +274,20 @@ def test_policy_history_reads_as_values_not_python_reprs(andon, tmp_path: Path) 
     out = andon("policies", "history", "docs").out
     assert "SECURITY.md" in out and "usd 2, turns" in out  # values, as written
     assert "'SECURITY.md'" not in out and "['" not in out and "None" not in out
+
+
+def test_bash_timeout_is_a_policy_setting_checked_like_the_others(
+        andon, db: Database, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[docs]\nlevel = 4\nbash_timeout = 0\n")
+    refused = andon("policies", "import", str(bad))
+    assert refused.code == 2
+    assert f"{bad}: category 'docs', field 'bash_timeout': input should be greater than 0 " \
+        "(got 0)" in " ".join(refused.err.split())
+    assert "bash_timeout" not in andon("policies", "export").out  # unset: 120 s, not written
+
+    good = tmp_path / "good.toml"
+    good.write_text("[docs]\nlevel = 4\nbash_timeout = 600\n")
+    assert andon("policies", "import", str(good), "--reason", "slow builds").code == 0
+    assert load_policy(db, "docs").bash_seconds == 600
+    assert "bash_timeout = 600" in andon("policies", "export").out
