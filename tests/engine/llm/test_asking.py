@@ -31,7 +31,8 @@ def _run(tmp_path: Path, home: Home, db: Database, sample_repo: Path,
     """One run through the pipeline: a thinking turn with a tool call, then done; the
     request bodies the loopback service received."""
     name_repo(home, sample_repo)
-    save_policies(db, [Policy(category="feature", level=4, **policy)], user="tester")
+    save_policies(db, [Policy(category="feature", level=4, allow_unsandboxed=True,
+                              **policy)], user="tester")  # the request is what counts here
     path = write_spec(tmp_path / "specs", "greet", "title: greet\ncategory: feature\n"
                       f"repo: sample\nmodel: {MODEL}\n{spec}")
     run_id = submit(db, path).id or 0
