@@ -1,8 +1,9 @@
 """Keeping a run alive through API weather, and failing it clearly when retrying is useless.
 
 `call_with_retries(fn)` calls `fn()` (one model request, e.g. a lambda around
-``client.messages.create`` or one that drives a stream to its final message) and,
-on top of the SDK's own few quick retries:
+``client.messages.create`` or one that drives a stream to its final message); the
+model client turns the SDK's own retries off, so every retry is one of these, told to
+`on_wait` (the run's log) and reading retry-after once:
 
 * 429 rate limited, 529 overloaded, other 5xx, 408 and 409, and in-stream
   ``overloaded_error`` / ``api_error`` / ``rate_limit_error`` events: waits and
