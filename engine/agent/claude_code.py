@@ -30,8 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from andon.engine.agent import checkpoint
 from andon.engine.agent.budget import Breach, RunBudget, Spend
 from andon.engine.agent.loop import BUDGET, DONE, ERROR, STUCK, AgentResult, _spend_of
+from andon.engine.agent.loopguard import LoopGuard
 from andon.engine.agent.proxy import ModelProxy
 from andon.engine.agent.tools.base import Tool
 from andon.engine.agent.walled_tools import SERVER, WalledTools
@@ -76,6 +78,7 @@ class ClaudeCodeAgent:
         self.clock = clock
         self._paused = 0.0
         self._started = clock()
+        self._base = 0.0
         self.stderr: list[str] = []
         self.budget_extended = False
 
@@ -87,9 +90,15 @@ class ClaudeCodeAgent:
     def run(self, messages: list[dict[str, Any]], *, attempt: int = 0) -> AgentResult:
         import anyio
 
+        last = checkpoint.latest(self.log.db, self.log.run_id, attempt)
+        if last is not None:  # a resumed attempt: its working time and the guard go on
+            self.tools.guard = LoopGuard(last.calls)
+        self._base = checkpoint.elapsed(self.log.db, self.log.run_id)
+        self._started, self._paused = self.clock(), 0.0
         proxy = ModelProxy(self.llm, self.log, attempt=attempt, budget=lambda: self.budget,
                            spend=self._spend, boundary=self.control.boundary,
-                           paused=self._paused_call).start()
+                           paused=self._paused_call, elapsed=self._elapsed,
+                           calls=lambda: list(self.tools.guard.history)).start()
         self.tools.on_stop = lambda exc: setattr(proxy, "stopped", exc)
         self.tools.on_stuck = lambda why: setattr(proxy, "stuck", why)
         failure = ""
@@ -209,10 +218,15 @@ class ClaudeCodeAgent:
     def _stderr(self, line: str) -> None:
         self.stderr = [*self.stderr[-STDERR_LINES:], line]
 
+    def _elapsed(self) -> float:
+        """The agent's working seconds for the run: what its checkpoints had, and this
+        call's time less gate waits and cord holds."""
+        return self._base + (self.clock() - self._started - self._paused)
+
     def _spend(self) -> Spend:
         spent = _spend_of(self.log.run())
-        minutes = (self.clock() - self._started - self._paused) / 60
-        return Spend(turns=spent.turns, tokens=spent.tokens, usd=spent.usd, minutes=minutes)
+        return Spend(turns=spent.turns, tokens=spent.tokens, usd=spent.usd,
+                     minutes=self._elapsed() / 60)
 
     def _paused_call(self, fn: Callable[[], T]) -> T:
         t0 = self.clock()

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from andon.engine.agent import turnlog
+from andon.engine.agent import checkpoint, turnlog
 from andon.engine.agent.budget import Breach, RunBudget, Spend
+from andon.engine.agent.checkpoint import AgentState
 from andon.engine.agent.walled_tools import PREFIX
 from andon.engine.llm import sse
 from andon.engine.llm.client import ModelClient
@@ -52,11 +53,14 @@ class ModelProxy:
     def __init__(self, llm: ModelClient, log: RunLog, *, attempt: int,
                  budget: Callable[[], RunBudget], spend: Callable[[], Spend],
                  boundary: Callable[[], None],
-                 paused: Callable[[Callable[[], Any]], Any]) -> None:
+                 paused: Callable[[Callable[[], Any]], Any],
+                 elapsed: Callable[[], float] = lambda: 0.0,
+                 calls: Callable[[], list[str]] = list) -> None:
         self.llm = llm
         self.log = log
         self.attempt = attempt
         self.budget, self.spend, self.boundary, self.paused = budget, spend, boundary, paused
+        self.elapsed, self.calls = elapsed, calls
         self.token = secrets.token_urlsafe(32)
         self.breach: Breach | None = None  # the budget ran out: every request is refused
         self.stopped: BaseException | None = None  # Stopping or Cancelled, for the backend
@@ -147,6 +151,11 @@ class ModelProxy:
             turnlog.add_events(s, self.log.run_id, self.log.stage, events)
             self.llm.record(s, request=recorded, answer=answer, turn=turn,
                             attempt=self.attempt, messages_from=same)
+            # where the agent stands for the pipeline and a resume: its working time and
+            # the loop guard's history (the conversation itself is Claude Code's session)
+            checkpoint.save(s, self.log.run_id, AgentState(
+                attempt=self.attempt, turn=turn, messages=[], elapsed=self.elapsed(),
+                calls=self.calls()))
         self.turns += 1
         self._seen = [*map(_unmarked, messages),
                       _unmarked({"role": "assistant", "content": content})]

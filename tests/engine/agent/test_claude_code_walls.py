@@ -16,6 +16,7 @@ from andon.engine.agent.tools.shell import BashTool
 from andon.engine.llm.client import ModelClient
 from andon.engine.llm.scripted import ScriptedModel
 from andon.engine.workspace.sandbox import SandboxConfig
+from andon.store import models as m
 from tests.conftest import requires
 from tests.support.agentkit import Kit
 
@@ -127,3 +128,22 @@ def test_the_same_call_again_and_again_ends_the_attempt_as_stuck(
     assert result.status == "stuck" and "3 times" in result.reason
     assert len(kit.steps("tool")) == 2  # the third call was not run
     assert [e.kind for e in kit.events("agent.stuck")] == ["agent.stuck"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_working_time_before_a_resume_counts_against_the_time_budget(
+        kit: Kit, outside_tmp: Path) -> None:
+    from andon.engine.agent import checkpoint
+    from andon.engine.agent.budget import RunBudget
+    from andon.engine.agent.checkpoint import AgentState
+
+    with kit.db.write() as s:  # 10 working minutes before the engine restarted
+        checkpoint.save(s, kit.run_id, AgentState(attempt=1, turn=0, messages=[],
+                                                  elapsed=600.0))
+    agent = _agent(kit, [{"text": "never asked"}], outside_tmp / "agent", hide=[])
+    agent.budget = RunBudget(minutes=5)  # type: ignore[attr-defined]
+    result = agent.run([{"role": "user", "content": "Implement the spec."}],  # type: ignore[attr-defined]
+                       attempt=1)
+    assert result.status == "budget" and result.breach.kind == "minutes", result.reason
+    assert kit.rows(m.Exchange) == []  # refused at the proxy: the model was never asked
