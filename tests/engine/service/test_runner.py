@@ -156,7 +156,7 @@ def test_a_category_past_its_daily_budget_waits_and_says_why(
     assert "budget" not in (_status(db, feature or 0).reason or "")
 
 
-def test_submit_from_another_connection_starts_within_a_second(
+def test_submit_from_another_connection_wakes_dispatch(
         tmp_path: Path, home: Home, db: Database, engines: Callable[..., Engine]) -> None:
     engine = engines(Body()).start()
     other = Database(home.db_path)  # another connection pool, as another process has
