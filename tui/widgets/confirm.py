@@ -17,6 +17,7 @@ class Confirm(Dialog[bool]):
         width: 90%; max-width: 80; height: auto;
         border: thick $warning; background: $surface; padding: 0 1;
     }
+    Confirm Label { width: 1fr; }  /* the question wraps, never cut at 80 columns */
     Confirm Horizontal { height: auto; align-horizontal: right; }
     Confirm Button { margin: 0 1; min-width: 10; }
     """
