@@ -7,6 +7,7 @@ snapshot tests and demos render the same elapsed times on every run.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from andon.store.db import Database
 
 NOW_ENV = "ANDON_NOW"
 SUCCESS_WINDOW = timedelta(days=30)
+WINDOW_REUSE = 30.0  # seconds the window's ended runs are reused between refreshes
 RECENT_FINISHED = 50
 PAGE = 200
 
@@ -170,11 +172,39 @@ def load_runs(db: Database, *, filter: str = "recent", search: str = "",
     return rows[:limit], len(rows) > limit
 
 
+class WindowCounts:
+    """The 30-day window's ended runs per line, read again only when a run started or
+    ended (the live runs' counts changed) or after `max_age` seconds (a revert, the
+    window sliding). At a million runs that read is a month of rows, more than a
+    frame's time, while most refreshes are live runs moving on: new turns, tokens,
+    stages."""
+
+    def __init__(self, max_age: float = WINDOW_REUSE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self.clock = clock
+        self.reads = 0  # how often the window was read (tests, bench)
+        self._value: q.Finished | None = None
+        self._active: dict[str, dict[str, int]] | None = None
+        self._at = 0.0
+
+    def __call__(self, db: Database, conn: Any, window: datetime,
+                 active: dict[str, dict[str, int]]) -> q.Finished:
+        now = self.clock()
+        if self._value is None or active != self._active or now - self._at >= self.max_age:
+            self._value = q.finished_counts(db, conn, window)
+            self._active, self._at = active, now
+            self.reads += 1
+        return self._value
+
+
 def load_board(db: Database, *, now: datetime, mode: EngineMode, filter: str = "recent",
-               search: str = "", limit: int = PAGE, zone: str = "UTC") -> BoardData:
-    """`zone`: the factory's (`[engine] timezone`), whose day the daily budgets count."""
+               search: str = "", limit: int = PAGE, zone: str = "UTC",
+               window: WindowCounts | None = None) -> BoardData:
+    """`zone`: the factory's (`[engine] timezone`), whose day the daily budgets count;
+    `window`: the month's ended runs, reused between refreshes (the board's own)."""
     figures = q.board_figures(db, today=start_of_day(now, zone),
-                              window=now - SUCCESS_WINDOW)
+                              window=now - SUCCESS_WINDOW, finished=window or q.finished_counts)
     runs, more = load_runs(db, filter=filter, search=search, limit=limit)
     gates = q.pending_gates_by_run(db, [r.id or 0 for r in runs if r.status == m.WAITING])
     return BoardData(

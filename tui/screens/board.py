@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from andon.tui.commands import PaletteCommand
 from andon.tui.data import FILTERS, PAGE, BoardData, load_board
+from andon.tui.data.board import WindowCounts
 from andon.tui.data.specs import schedule_zone
 from andon.tui.messages import BoardLoaded
 from andon.tui.screens.base import StoreScreen
@@ -56,6 +57,7 @@ class BoardScreen(StoreScreen):
         self.limit = PAGE
         self.data: BoardData | None = None
         self.loads = 0  # boards applied (tests wait on this)
+        self.window = WindowCounts()  # the month's ended runs, reused between refreshes
         self._loading = False
         self._again = False
         self._search_timer: Timer | None = None
@@ -90,7 +92,8 @@ class BoardScreen(StoreScreen):
     def _load(self, filter: str, search: str, limit: int) -> None:
         data = load_board(self.andon.db, now=self.andon.clock(),
                           mode=self.andon.engine_mode(), filter=filter, search=search,
-                          limit=limit, zone=schedule_zone(self.andon.home))
+                          limit=limit, zone=schedule_zone(self.andon.home),
+                          window=self.window)
         self.post_message(BoardLoaded(data))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
