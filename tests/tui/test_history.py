@@ -19,7 +19,7 @@ from andon.store.db import Database
 from andon.tui.app import AndonApp
 from andon.tui.data.history import HistoryFilter, history_metrics, history_page
 from andon.tui.screens.history import HistoryScreen
-from andon.tui.widgets.history_table import HistoryTable
+from andon.tui.widgets.history_table import COLUMNS, HistoryTable
 from tests.tui.test_gates import notifications, wait_for
 
 NOW = datetime(2025, 3, 10, 15, 0, tzinfo=UTC)
@@ -41,7 +41,8 @@ def seed(db: Database, rows: list[tuple[str, str, timedelta]]) -> None:
 
 def shown(app: AndonApp) -> list[str]:
     table = app.screen.query_one(HistoryTable)
-    return [str(table.get_row_at(i)[5]) for i in range(table.row_count)]
+    at = COLUMNS.index("title")
+    return [str(table.get_row_at(i)[at]) for i in range(table.row_count)]
 
 
 def page_line(app: AndonApp) -> str:

@@ -8,16 +8,19 @@ from andon.store import models as m
 from andon.store.clock import as_utc
 from andon.tui.widgets.keyed_table import KeyedTable
 
-COLUMNS = ("run", "created", "status", "category", "lvl", "title", "cost", "sat")
+# The title last and short: at 80 columns the figures stay whole (they were cut to
+# "$0.0"), and the run screen has the title in full.
+COLUMNS = ("run", "created", "status", "category", "lvl", "cost", "sat", "title")
+TITLE = 22
 
 
 def _cells(run: m.Run, tz: tzinfo) -> tuple[str, ...]:
     created = as_utc(run.created_at).astimezone(tz)
     cost = "?" if run.cost_usd is None else f"${run.cost_usd:.2f}"
     sat = "" if run.satisfaction is None else f"{run.satisfaction:.2f}"
-    title = run.title if len(run.title) <= 30 else run.title[:29] + "…"
+    title = run.title if len(run.title) <= TITLE else run.title[:TITLE - 1] + "…"
     return (str(run.id), f"{created:%m-%d %H:%M}", run.status,
-            run.category, str(run.level), title, cost, sat)
+            run.category, str(run.level), cost, sat, title)
 
 
 class HistoryTable(KeyedTable):

@@ -16,11 +16,16 @@ from andon.tui.data import RunRow
 from andon.tui.widgets.cells import Col, KeyedTable
 from andon.tui.widgets.format import run_cost, run_elapsed, stage_strip, status_text, tokens
 
+#: A gate's kind as the status column shows it: at most 8 letters beside the flag, so
+#: no word is cut at any width (the run screen names the gate in full).
+GATE_WORDS = {"escalation": "escalate", "post-merge": "reverted"}
+
 
 def cells(run: RunRow, now: datetime) -> tuple[Any, ...]:
     status = status_text(run.status)
     if run.gate_kind:
-        status = Text(f"⚑{run.gate_kind}", style="bold black on yellow")
+        word = GATE_WORDS.get(run.gate_kind, run.gate_kind)[:8]
+        status = Text(f"⚑{word}", style="bold black on yellow")
     return (
         Text(str(run.id), justify="right"),
         status,
