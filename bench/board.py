@@ -263,7 +263,8 @@ async def refreshes(root: Path, count: int = 50) -> None:
                     run.cost_usd = (run.cost_usd or 0) + 0.01
                     run.stage = m.STAGES[2 + (i % 3)]
             start = time.perf_counter()
-            data = load_board(db, now=app.clock(), mode=EngineMode("daemon"))
+            data = load_board(db, now=app.clock(), mode=EngineMode("daemon"),
+                              window=screen.window)  # as the board's worker reads it
             read = time.perf_counter()
             screen.apply(data)
             done = time.perf_counter()
