@@ -3,8 +3,8 @@ usage and cost, cache breakpoints, gates, hostile tool calls."""
 
 from __future__ import annotations
 
-import itertools
 import json
+import time
 from typing import Any
 
 import pytest
@@ -61,12 +61,16 @@ def test_tool_calls_run_in_the_worktree_until_the_model_is_done(kit: Kit) -> Non
 def test_reply_text_reaches_the_event_log_while_it_streams(kit: Kit) -> None:
     text = " ".join(f"word{i}" for i in range(60))
     model = ScriptedModel([{"delay": 0.6, "text": text}])
+    began = time.monotonic()
     kit.agent(model.client()).run(START)
+    took = time.monotonic() - began
     chunks = kit.events("model.text")
     assert "".join(e.message for e in chunks) == text
     assert len(chunks) >= 3  # live, not one lump at the end ...
-    gaps = [(b.ts - a.ts).total_seconds() for a, b in itertools.pairwise(chunks[:-1])]
-    assert all(gap >= 0.09 for gap in gaps)  # ... and at most every 100 ms (the last flush aside)
+    # ... and at most one flush per 100 ms (plus the last), however long a loaded machine
+    # took: 60 words one event each would be far more. (Gaps between the events' own
+    # timestamps are not asserted: a starved writer can stamp two flushes close together.)
+    assert len(chunks) <= took / 0.1 + 2, (len(chunks), took)
 
 
 def test_a_reply_cut_at_max_tokens_is_continued_not_taken_as_done(kit: Kit) -> None:
