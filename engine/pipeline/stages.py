@@ -153,6 +153,7 @@ class Pipeline:
                 raise RunEnded(m.FAILED, unknown_price)
             self._require_sandbox()
             self.prepare()
+            self._record_merge()
             self.landing = delivery.open_landing(self)
             if not self.state.merged:
                 self.plan()
@@ -559,6 +560,14 @@ class Pipeline:
         self.log.event("merge", f"{how} into {ws.base} as {result.commit[:10]}",
                        commit=result.commit, mode=repo.merge)
         return None
+
+    def _record_merge(self) -> None:
+        """An engine killed between noting the merge in the run's progress and on the run
+        itself left a merged run without its merge commit: record it now."""
+        merged, run = self.state.merged, self.ctx.run
+        if merged and not run.merge_commit:
+            self.ctx.run = self.log.update(merge_commit=merged,
+                                           merged_at=run.merged_at or utcnow())
 
     def _merge_holding(self, ws: Workspace, message: str, mode: str) -> merging.MergeResult:
         """One merge step; while the base's checkout is in the way (a stale index.lock,

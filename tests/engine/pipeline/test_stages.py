@@ -455,6 +455,32 @@ def test_a_crash_between_merging_and_recording_never_merges_twice(
     assert merges[-1] == f"already merged into main as {tip[:10]}"
 
 
+def test_a_crash_between_noting_the_merge_and_recording_it_keeps_the_merge_commit(
+        tmp_path: Path, home: Home, db: Database, sample_repo: Path) -> None:
+    configure(home, sample_repo, engine_extra='keep_worktrees = "always"')
+    set_policy(db)
+    run_id = queue(db, tmp_path / "specs", "once", script(
+        [{"text": "Adding.", "tool_use": [edit("greet.txt", "hello\n")]}, {"text": "Done."}]))
+    assert Pipeline(home, db, run_id).execute() == m.MERGED
+    tip = git(sample_repo, "rev-parse", "main")
+
+    # The engine died after the progress noted the merge, before the run row did
+    # (found by bench/chaos.py: a run ended merged with no merge commit).
+    with db.write() as s:
+        run = s.get(m.Run, run_id)
+        assert run is not None
+        state = {k: v for k, v in run.data["pipeline"].items() if k != "watched"}
+        run.data = {**run.data, "pipeline": state}
+        run.status, run.stage, run.merge_commit, run.merged_at, run.finished_at = (
+            m.INTERRUPTED, "merge", None, None, None)
+        s.add(run)
+
+    assert Pipeline(home, db, run_id).execute() == m.MERGED
+    assert git(sample_repo, "rev-parse", "main") == tip  # nothing merged again
+    run = run_row(db, run_id)
+    assert run.merge_commit == tip and run.merged_at is not None
+
+
 # -- post-merge watch -------------------------------------------------------------------------
 
 
