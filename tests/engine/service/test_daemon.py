@@ -209,8 +209,12 @@ def test_sigterm_drains_an_inbox_run_to_a_resumable_state_and_exits_0(
         for path in (spec, spec.with_name("slow.script.yaml")):
             path.rename(home.inbox / path.name)
         until(lambda: (home.inbox / "rejected" / "bad.md.error").exists())
-        with db.read() as s:
-            until(lambda: s.exec(select(m.Run)).first() is not None)
+
+        def queued() -> bool:  # a fresh read each time: one session keeps one snapshot
+            with db.read() as s:
+                return s.exec(select(m.Run)).first() is not None
+
+        until(queued)
         with db.read() as s:
             run_id = s.exec(select(m.Run)).one().id or 0
         until(lambda: any(k == "tool" for _, k, _ in events(db, run_id)))
