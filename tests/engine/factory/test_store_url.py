@@ -26,6 +26,7 @@ def _home(root: Path, url: str, repo: Path) -> Path:
     return root
 
 
+@pytest.mark.timeout(300)  # four CLI processes: minutes on a loaded machine
 def test_homes_on_two_hosts_share_one_postgres_factory(tmp_path: Path, pg_url: str,
                                                        sample_repo: Path) -> None:
     """One home submits; another (another host's, with its own folder) sees the run;
