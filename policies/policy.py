@@ -14,9 +14,9 @@ a file name at any depth, ``dir/`` means everything under ``dir``.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from andon.policies.level import Level, LevelError
@@ -135,6 +135,11 @@ def check_effort(value: Any) -> Any:
     raise _error("effort", f"must be one of {', '.join(EFFORTS)} (got {value!r})")
 
 
+#: How the agent asks its model, checked the same way in a policy and in a spec.
+Thinking = Annotated[str | int | None, BeforeValidator(check_thinking)]
+Effort = Annotated[str | None, BeforeValidator(check_effort)]
+
+
 class Budget(BaseModel):
     """Per-run limits; the engine checks them between model turns."""
 
@@ -205,8 +210,8 @@ class Policy(BaseModel):
     # how the agent asks its model (engine.llm.asking); a spec's own settings win
     max_tokens: int | None = Field(default=None, ge=1,
                                    description="cap on a reply; None: the model's limit")
-    thinking: str | int | None = None  # "adaptive", "off", or a budget of tokens >= 1024
-    effort: str | None = None  # low, medium, high, xhigh or max; None: the model's default
+    thinking: Thinking = None  # "adaptive", "off", or a budget of tokens >= 1024
+    effort: Effort = None  # low, medium, high, xhigh or max; None: the model's default
     #: Who implements: Andon's own loop, or Claude Code under the same gates and walls.
     agent: Literal["andon", "claude-code"] = "andon"
 
@@ -268,16 +273,6 @@ class Policy(BaseModel):
         if value not in ("gate", "fail"):
             raise _error("on_budget", f"must be 'gate' or 'fail' (got {value!r})")
         return value
-
-    @field_validator("thinking", mode="before")
-    @classmethod
-    def _check_thinking(cls, value: Any) -> Any:
-        return check_thinking(value)
-
-    @field_validator("effort", mode="before")
-    @classmethod
-    def _check_effort(cls, value: Any) -> Any:
-        return check_effort(value)
 
     @field_validator("agent", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from andon.engine.errors import SpecError
 from andon.engine.spec.schedule import crontab
-from andon.policies.policy import AGENTS, check_effort, check_thinking
+from andon.policies.policy import AGENTS, Effort, Thinking
 
 MAX_SPEC_BYTES = 1_000_000
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
@@ -62,19 +62,9 @@ class SpecFront(BaseModel):
     script: str | None = None
     # how the agent asks its model; each wins over the category's policy (engine.llm.asking)
     max_tokens: int | None = Field(default=None, ge=1)
-    thinking: str | int | None = None
-    effort: str | None = None
+    thinking: Thinking = None
+    effort: Effort = None
     agent: str | None = None  # who implements; the category's policy decides when unset
-
-    @field_validator("thinking", mode="before")
-    @classmethod
-    def _thinking(cls, value: Any) -> Any:
-        return check_thinking(value)
-
-    @field_validator("effort", mode="before")
-    @classmethod
-    def _effort(cls, value: Any) -> Any:
-        return check_effort(value)
 
     @field_validator("agent")
     @classmethod
