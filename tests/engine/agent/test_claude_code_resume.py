@@ -159,10 +159,12 @@ def test_a_claude_code_run_killed_mid_attempt_resumes_its_session_without_repeat
     merges = git(repo, "log", "--format=%H", "--grep", f"Andon-Run: {run_id}", "--merges",
                  "main").split()
     assert len(merges) == 1
-    # the session was resumed: the first request after the restart carries turn 1
+    # The session was resumed and told so. Whether its history still holds turn 1 depends
+    # on whether the killed CLI had flushed its session file: either way the worktree has
+    # turn 1's change and the call is not made again (log.txt above).
     resumed = held.bodies[2]
     said = json.dumps(resumed["messages"])
-    assert "echo one >> log.txt" in said
+    assert "The engine restarted and resumed this session" in said
     with db.read() as s:
         kinds = [e.kind for e in s.exec(select(m.Event).where(m.Event.run_id == run_id))]
     assert "agent.resume" in kinds
